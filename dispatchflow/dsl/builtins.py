@@ -1,0 +1,288 @@
+"""The fixed library of builtin functions the DSL may call.
+
+Each :class:`Builtin` has a typing function (argument types -> result type or an
+error message), a pure Python implementation, and optionally an ``inline``
+template the code generator uses instead of a call (for speed). Every
+implementation returns None when a required argument is None (null
+propagates), except ``coalesce``. ``now()`` is not here: it is the evaluation
+time passed to every compiled function, never the wall clock.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from . import types as T
+
+Typer = Callable[[list[T.Type]], "T.Type | str"]
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A builtin: ``signature`` and ``doc`` are shown in errors and docs/dsl.md."""
+
+    name: str
+    signature: str
+    doc: str
+    typer: Typer
+    impl: Callable[..., Any] | None
+    inline: Callable[[list[str]], str] | None = None
+
+
+REGISTRY: dict[str, Builtin] = {}
+
+
+def builtin(name: str, signature: str, doc: str, typer: Typer,
+            inline: Callable[[list[str]], str] | None = None):
+    """Register ``impl`` as builtin ``name`` (decorator)."""
+    def register(impl: Callable[..., Any] | None) -> Callable[..., Any] | None:
+        REGISTRY[name] = Builtin(name, signature, doc, typer, impl, inline)
+        return impl
+    return register
+
+
+# ------------------------------------------------------------------ typing helpers
+
+
+def _arity(args: list[T.Type], lo: int, hi: int | None = None) -> str | None:
+    hi = lo if hi is None else hi
+    if not lo <= len(args) <= hi:
+        want = str(lo) if lo == hi else f"{lo} to {hi}" if hi < 99 else f"at least {lo}"
+        return f"takes {want} argument(s), got {len(args)}"
+    return None
+
+
+def _expect(args: list[T.Type], *kinds: str | tuple[str, ...]) -> str | None:
+    for i, (arg, kind) in enumerate(zip(args, kinds, strict=False)):
+        allowed = kind if isinstance(kind, tuple) else (kind,)
+        if arg.is_error or arg.kind == T.NULL:
+            continue
+        if arg.kind not in allowed:
+            names = " or ".join(allowed)
+            return f"argument {i + 1} must be {names}, got {arg}"
+    return None
+
+
+def _fixed(result: T.Type, lo: int, *kinds: str | tuple[str, ...],
+           hi: int | None = None) -> Typer:
+    def typer(args: list[T.Type]) -> T.Type | str:
+        problem = _arity(args, lo, hi) or _expect(args, *kinds)
+        return problem or T.merge_null(result, *args[:lo])
+    return typer
+
+
+def _same_orderable(args: list[T.Type]) -> T.Type | str:
+    if problem := _arity(args, 1, 99):
+        return problem
+    first = next((a for a in args if not a.is_error and a.kind != T.NULL), None)
+    if first is None:
+        return T.T_NUMBER
+    if first.kind not in T.ORDERABLE:
+        return f"cannot take min/max of {first}"
+    for i, a in enumerate(args):
+        if not T.same_kind(first, a):
+            return f"argument {i + 1} is {a}, expected {first.base_name()} like argument 1"
+    return T.merge_null(first.non_null(), *args)
+
+
+# ------------------------------------------------------------------ implementations
+
+
+@builtin("distance_km", "distance_km(a: geo, b: geo) -> distance",
+         "Great-circle (haversine) distance between two geo points, in km.",
+         _fixed(T.T_DISTANCE, 2, T.GEO, T.GEO))
+def distance_km(a: Any, b: Any) -> float | None:
+    if a is None or b is None:
+        return None
+    lat1, lng1 = _latlng(a)
+    lat2, lng2 = _latlng(b)
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 12742.0 * math.asin(math.sqrt(h))
+
+
+def _latlng(point: Any) -> tuple[float, float]:
+    if isinstance(point, dict):
+        return float(point["lat"]), float(point["lng"])
+    return float(point[0]), float(point[1])
+
+
+def _text_of(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "\n".join(str(v) for v in value).lower()
+    return str(value).lower()
+
+
+@builtin("contains_any", "contains_any(text: string | list, words: list) -> bool",
+         "True if the text (case-insensitive) or list contains any of the words.",
+         lambda a: _arity(a, 2) or _expect(a, (T.STRING, T.LIST), T.LIST) or T.T_BOOL)
+def contains_any(text: Any, words: Any) -> bool:
+    if text is None or not words:
+        return False
+    hay = _text_of(text)
+    return any(str(w).lower() in hay for w in words)
+
+
+@builtin("contains_all", "contains_all(text: string | list, words: list) -> bool",
+         "True if the text (case-insensitive) or list contains every one of the words.",
+         lambda a: _arity(a, 2) or _expect(a, (T.STRING, T.LIST), T.LIST) or T.T_BOOL)
+def contains_all(text: Any, words: Any) -> bool:
+    if text is None:
+        return False
+    hay = _text_of(text)
+    return all(str(w).lower() in hay for w in (words or ()))
+
+
+def _between(unit_seconds: float) -> Callable[[Any, Any], float | None]:
+    def between(a: Any, b: Any) -> float | None:
+        if a is None or b is None:
+            return None
+        if isinstance(a, date) and not isinstance(a, datetime):
+            return float((b - a).days) * 86400 / unit_seconds
+        return (b - a).total_seconds() / unit_seconds
+    return between
+
+
+for _name, _unit in (("minutes_between", 60), ("hours_between", 3600),
+                     ("days_between", 86400)):
+    builtin(_name, f"{_name}(start: datetime, end: datetime) -> number",
+            f"{_name.split('_')[0].capitalize()} from start to end (negative if end is earlier).",
+            _fixed(T.T_NUMBER, 2, (T.DATETIME, T.DATE), (T.DATETIME, T.DATE)))(_between(_unit))
+
+
+def _duration_ctor(unit_seconds: int) -> Callable[[Any], timedelta | None]:
+    def make(n: Any) -> timedelta | None:
+        return None if n is None else timedelta(seconds=float(n) * unit_seconds)
+    return make
+
+
+for _name, _unit in (("minutes", 60), ("hours", 3600), ("days", 86400)):
+    builtin(_name, f"{_name}(n: number) -> duration", f"A duration of n {_name}.",
+            _fixed(T.T_DURATION, 1, T.NUMBER))(_duration_ctor(_unit))
+
+
+@builtin("in_minutes", "in_minutes(d: duration) -> number", "A duration as minutes.",
+         _fixed(T.T_NUMBER, 1, T.DURATION))
+def in_minutes(d: Any) -> float | None:
+    return None if d is None else d.total_seconds() / 60
+
+
+@builtin("in_hours", "in_hours(d: duration) -> number", "A duration as hours.",
+         _fixed(T.T_NUMBER, 1, T.DURATION))
+def in_hours(d: Any) -> float | None:
+    return None if d is None else d.total_seconds() / 3600
+
+
+@builtin("km", "km(n: number) -> distance", "A distance of n kilometres.",
+         _fixed(T.T_DISTANCE, 1, T.NUMBER))
+def km(n: Any) -> float | None:
+    return None if n is None else float(n)
+
+
+@builtin("hour_of", "hour_of(t: datetime) -> number", "Hour of day (0-23) in t's timezone.",
+         _fixed(T.T_NUMBER, 1, T.DATETIME))
+def hour_of(t: Any) -> int | None:
+    return None if t is None else t.hour
+
+
+@builtin("weekday", "weekday(t: datetime | date) -> number", "Day of week, 1 = Monday.",
+         _fixed(T.T_NUMBER, 1, (T.DATETIME, T.DATE)))
+def weekday(t: Any) -> int | None:
+    return None if t is None else t.isoweekday()
+
+
+@builtin("date_of", "date_of(t: datetime) -> date", "The calendar date of t in t's timezone.",
+         _fixed(T.T_DATE, 1, T.DATETIME))
+def date_of(t: Any) -> date | None:
+    return None if t is None else t.date()
+
+
+def _nullsafe_method(method: str) -> Callable[[list[str]], str]:
+    return lambda a: f"(None if (_v := {a[0]}) is None else _v.{method}())"
+
+
+builtin("lower", "lower(s: string) -> string", "Lower-case text.",
+        _fixed(T.T_STRING, 1, T.STRING))(lambda s: None if s is None else s.lower())
+builtin("upper", "upper(s: string) -> string", "Upper-case text.",
+        _fixed(T.T_STRING, 1, T.STRING))(lambda s: None if s is None else s.upper())
+builtin("trim", "trim(s: string) -> string", "Text without leading/trailing spaces.",
+        _fixed(T.T_STRING, 1, T.STRING))(lambda s: None if s is None else s.strip())
+builtin("starts_with", "starts_with(s: string, prefix: string) -> bool",
+        "True if s starts with prefix.", _fixed(T.T_BOOL, 2, T.STRING, T.STRING))(
+    lambda s, p: bool(s is not None and p is not None and s.startswith(p)))
+builtin("ends_with", "ends_with(s: string, suffix: string) -> bool",
+        "True if s ends with suffix.", _fixed(T.T_BOOL, 2, T.STRING, T.STRING))(
+    lambda s, p: bool(s is not None and p is not None and s.endswith(p)))
+builtin("len", "len(x: string | list) -> number", "Number of characters or items.",
+        _fixed(T.T_NUMBER, 1, (T.STRING, T.LIST)))(lambda x: None if x is None else len(x))
+
+
+@builtin("round", "round(x: number, digits: number = 0) -> number",
+         "x rounded half away from zero to the given decimal digits.",
+         _fixed(T.T_NUMBER, 1, T.NUMBER, T.NUMBER, hi=2))
+def round_(x: Any, digits: Any = 0) -> float | None:
+    if x is None:
+        return None
+    factor = 10 ** int(digits or 0)
+    return math.copysign(math.floor(abs(x) * factor + 0.5), x) / factor
+
+
+@builtin("abs", "abs(x: number | duration | distance) -> same", "Absolute value.",
+         lambda a: _arity(a, 1) or _expect(a, (T.NUMBER, T.DURATION, T.DISTANCE)) or a[0])
+def abs_(x: Any) -> Any:
+    return None if x is None else abs(x)
+
+
+def _minmax(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def impl(*args: Any) -> Any:
+        if any(a is None for a in args):
+            return None
+        return fn(args)
+    return impl
+
+
+builtin("min", "min(a, b, ...) -> same", "Smallest of values of one orderable type.",
+        _same_orderable)(_minmax(min))
+builtin("max", "max(a, b, ...) -> same", "Largest of values of one orderable type.",
+        _same_orderable)(_minmax(max))
+
+
+def _coalesce_typer(args: list[T.Type]) -> T.Type | str:
+    if problem := _arity(args, 2, 99):
+        return problem
+    result: T.Type | None = T.T_NULL
+    for i, a in enumerate(args):
+        merged = T.unify(result, a) if result is not None else None
+        if merged is None:
+            return f"argument {i + 1} is {a}, which does not match {result}"
+        result = merged
+    assert result is not None
+    last = args[-1]
+    return result.with_null(last.nullable, True) if not last.nullable else \
+        result.with_null(True, True)
+
+
+@builtin("coalesce", "coalesce(a, b, ...) -> same", "The first argument that is not null.",
+         _coalesce_typer)
+def coalesce(*args: Any) -> Any:
+    for a in args:
+        if a is not None:
+            return a
+    return None
+
+
+REGEX_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def regex(pattern: str) -> re.Pattern[str]:
+    """Compile (and memoise) a regex used with ``matches``; raises re.error."""
+    compiled = REGEX_CACHE.get(pattern)
+    if compiled is None:
+        compiled = REGEX_CACHE[pattern] = re.compile(pattern)
+    return compiled

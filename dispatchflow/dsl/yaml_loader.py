@@ -1,0 +1,174 @@
+"""Load bundle YAML with positions and without YAML 1.1 surprises.
+
+PyYAML's ``safe_load`` follows YAML 1.1: ``NO`` becomes False, ``17:45`` becomes
+1065 and ``02134`` becomes 1116. Bundles are written by operations staff who
+mean strings there, so this loader resolves plain scalars with a YAML 1.2-core
+style resolver instead: only ``true``/``false`` are booleans, only ``null``/``~``
+/empty are null, integers have no leading zeros, and everything else (times,
+dates, ``yes``/``no``/``on``/``off``, zip codes) stays a string. Duplicate keys
+are reported rather than silently overwritten. Every value's position is kept so
+schema and type errors point at the right line and column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .diagnostics import DiagnosticBag
+from .source import Origin, SourceFile, Span
+
+Path = tuple[str | int, ...]
+
+
+class _Yaml12Resolver(yaml.SafeLoader):
+    """SafeLoader whose implicit scalar resolution follows the YAML 1.2 core schema."""
+
+    yaml_implicit_resolvers: dict = {}
+
+
+_RESOLVERS = [
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("tag:yaml.org,2002:int", r"^[-+]?(?:0|[1-9][0-9]*)$", "-+0123456789"),
+    ("tag:yaml.org,2002:float",
+     r"^[-+]?(?:(?:0|[1-9][0-9]*)\.[0-9]+(?:[eE][-+]?[0-9]+)?|(?:0|[1-9][0-9]*)[eE][-+]?[0-9]+)$",
+     "-+0123456789"),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+]
+for _tag, _pattern, _first in _RESOLVERS:
+    _Yaml12Resolver.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
+
+_STR = "tag:yaml.org,2002:str"
+
+
+@dataclass
+class YamlDocument:
+    """A loaded YAML file: plain data plus the position of every key and value."""
+
+    source: SourceFile
+    data: Any
+    value_spans: dict[Path, Span] = field(default_factory=dict)
+    key_spans: dict[Path, Span] = field(default_factory=dict)
+    origins: dict[Path, Origin] = field(default_factory=dict)
+    raw_scalars: dict[Path, str] = field(default_factory=dict)
+
+    @property
+    def path(self) -> str:
+        return self.source.path
+
+    def span(self, path: Path) -> Span | None:
+        """Position of the value at ``path``, falling back to the nearest ancestor."""
+        p = tuple(path)
+        while True:
+            if p in self.value_spans:
+                return self.value_spans[p]
+            if not p:
+                return None
+            p = p[:-1]
+
+    def key_span(self, path: Path) -> Span | None:
+        """Position of the key naming ``path`` (for unknown-key errors), else the value's."""
+        return self.key_spans.get(tuple(path)) or self.span(path)
+
+    def origin(self, path: Path) -> Origin:
+        """Where the string at ``path`` starts, for mapping expression positions."""
+        return self.origins.get(tuple(path)) or Origin(self.path, *(
+            (s.line, s.column) if (s := self.span(path)) else (1, 1)))
+
+    def raw(self, path: Path) -> str | None:
+        """The scalar's text as written (before resolution), e.g. ``02134``."""
+        return self.raw_scalars.get(tuple(path))
+
+
+def load_yaml(source: SourceFile, bag: DiagnosticBag) -> YamlDocument | None:
+    """Parse one YAML file; on a syntax error report E1001 and return None."""
+    bag.add_source(source)
+    try:
+        node = yaml.compose(source.text, Loader=_Yaml12Resolver)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        span = Span.point(mark.line + 1, mark.column + 1) if mark else None
+        problem = exc.problem or str(exc)
+        hint = None
+        if "found character '\\t'" in problem:
+            hint = "YAML does not allow tabs for indentation; use spaces"
+        elif "mapping values are not allowed" in problem:
+            hint = "a ':' inside a plain value needs quotes, e.g. \"09:00-18:00\""
+        bag.error("E1001", f"YAML syntax error: {problem}", source.path, span, hint)
+        return None
+    except yaml.YAMLError as exc:
+        bag.error("E1001", f"YAML syntax error: {exc}", source.path)
+        return None
+    doc = YamlDocument(source, None)
+    doc.data = _build(node, (), doc, bag) if node is not None else None
+    return doc
+
+
+def _node_span(node: yaml.Node) -> Span:
+    s, e = node.start_mark, node.end_mark
+    return Span(s.line + 1, s.column + 1, e.line + 1, e.column + 1)
+
+
+def _scalar_origin(node: yaml.ScalarNode, source: SourceFile) -> Origin:
+    line, col = node.start_mark.line + 1, node.start_mark.column + 1
+    if node.style in ('"', "'"):
+        return Origin(source.path, line, col + 1)
+    if node.style in ("|", ">"):
+        # Content starts on the next non-empty line; its indentation is the block indent.
+        n = line + 1
+        while (text := source.line_text(n)) is not None and not text.strip():
+            n += 1
+        text = source.line_text(n) or ""
+        indent = len(text) - len(text.lstrip(" "))
+        return Origin(source.path, n, indent + 1, block_indent=indent)
+    return Origin(source.path, line, col, block_indent=node.start_mark.column)
+
+
+def _scalar_value(node: yaml.ScalarNode) -> Any:
+    tag, text = node.tag, node.value
+    if tag.endswith(":bool"):
+        return text.lower() == "true"
+    if tag.endswith(":int"):
+        return int(text)
+    if tag.endswith(":float"):
+        return float(text)
+    if tag.endswith(":null"):
+        return None
+    return text
+
+
+def _build(node: yaml.Node, path: Path, doc: YamlDocument, bag: DiagnosticBag) -> Any:
+    doc.value_spans[path] = _node_span(node)
+    if isinstance(node, yaml.ScalarNode):
+        doc.raw_scalars[path] = node.value
+        if node.tag == _STR or node.style is not None and node.style != "":
+            doc.origins[path] = _scalar_origin(node, doc.source)
+            return node.value
+        if node.tag.startswith("tag:yaml.org,2002:"):
+            value = _scalar_value(node)
+            if isinstance(value, str):
+                doc.origins[path] = _scalar_origin(node, doc.source)
+            return value
+        bag.error("E1010", f"unsupported YAML tag {node.tag}", doc.path, _node_span(node),
+                  "remove the '!' tag; bundles use plain YAML values")
+        return node.value
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(child, path + (i,), doc, bag) for i, child in enumerate(node.value)]
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                bag.error("E1012", "mapping keys must be plain names", doc.path,
+                          _node_span(key_node))
+                continue
+            key = key_node.value  # raw text: `on:` and `NO:` stay strings
+            if key in result:
+                bag.error("E1002", f"duplicate key '{key}'", doc.path, _node_span(key_node),
+                          "YAML keeps only the last one; remove or rename the duplicate")
+            doc.key_spans[path + (key,)] = _node_span(key_node)
+            result[key] = _build(value_node, path + (key,), doc, bag)
+        return result
+    return None
