@@ -39,6 +39,7 @@ CODES: dict[str, str] = {
     "E1020": "duplicate name",
     "E1021": "unknown reference to another bundle item",
     "E1022": "bundle folder is missing a required file",
+    "E1023": "name is a reserved word",
     "E2001": "unexpected token",
     "E2002": "unexpected character",
     "E2003": "unexpected end of input",

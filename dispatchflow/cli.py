@@ -1,0 +1,178 @@
+"""The ``dispatchflow`` command line. Thin: parses arguments, calls the layers.
+
+Exit codes: 0 success, 1 problems found (diagnostics with errors, failing
+bundle tests), 2 usage or I/O errors.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from .dsl.checker import ExprChecker, Scope
+from .dsl.codegen import compile_expression
+from .dsl.compiler import CompileResult, compile_bundle
+from .dsl.diagnostics import DiagnosticBag, render_json, render_text
+from .dsl.parser import parse_expression
+from .dsl.source import Origin, SourceFile
+from .dsl.types import entity_type
+from .dsl.values import coerce_record, parse_datetime
+from .errors import DispatchflowError
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+@click.group()
+@click.version_option(package_name="dispatchflow")
+def main() -> None:
+    """dispatchflow: rules platform for field-service work orders (工单) and dispatch (派单)."""
+
+
+def _compile_or_report(bundle: str, fmt: str) -> CompileResult:
+    result = compile_bundle(bundle)
+    if result.diagnostics or fmt == "json":
+        out = render_json(result.diagnostics) if fmt == "json" else render_text(result.diagnostics)
+        click.echo(out, err=fmt != "json" and not result.ok)
+    return result
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              help="text for people, json for editors and CI")
+def check(bundle: str, fmt: str) -> None:
+    """Check BUNDLE: schemas, syntax, names and types; report every problem."""
+    if not Path(bundle).is_dir():
+        click.echo(f"{bundle}: not a folder", err=True)
+        sys.exit(EXIT_USAGE)
+    started = time.perf_counter()
+    result = _compile_or_report(bundle, fmt)
+    if fmt == "text" and result.ok:
+        app = result.app
+        assert app is not None
+        click.echo(f"ok: {app.name} {app.version}: {len(app.entities)} entities, "
+                   f"{len(app.rulesets)} rulesets, {len(app.tables)} tables, "
+                   f"{len(app.policies)} dispatch policies, {len(app.flows)} flows, "
+                   f"{len(app.forms)} forms ({(time.perf_counter() - started) * 1000:.0f} ms)")
+    sys.exit(EXIT_OK if result.ok else EXIT_PROBLEMS)
+
+
+@main.command("test")
+@click.argument("bundle", type=click.Path(file_okay=False))
+def test_bundle(bundle: str) -> None:
+    """Run BUNDLE's tests/*.yaml cases; report pass/fail and unreached rules and rows."""
+    from .rules.bundle_tests import run_bundle_tests
+
+    if not Path(bundle).is_dir():
+        click.echo(f"{bundle}: not a folder", err=True)
+        sys.exit(EXIT_USAGE)
+    result = _compile_or_report(bundle, "text")
+    if not result.ok:
+        sys.exit(EXIT_PROBLEMS)
+    assert result.app is not None
+    report = run_bundle_tests(result.app)
+    for case in report.cases:
+        mark = "PASS" if case.passed else "FAIL"
+        click.echo(f"{mark} {case.name}  ({case.file}:{case.line})")
+        for problem in case.problems:
+            click.echo(f"     {problem}")
+    passed = sum(c.passed for c in report.cases)
+    failed = len(report.cases) - passed
+    reached_rules = report.total_rules - len(report.unreached_rules)
+    reached_rows = report.total_rows - len(report.unreached_rows)
+    click.echo(f"\ncoverage: rules {reached_rules}/{report.total_rules}, "
+               f"table rows {reached_rows}/{report.total_rows}")
+    for rs, rule, file, line in report.unreached_rules:
+        click.echo(f"  not reached: rule \"{rule}\" in ruleset {rs} ({file}:{line})")
+    for table, row, file, line in report.unreached_rows:
+        click.echo(f"  not reached: table {table} row {row} ({file}:{line})")
+    click.echo(f"{passed} passed, {failed} failed")
+    sys.exit(EXIT_OK if failed == 0 else EXIT_PROBLEMS)
+
+
+@main.command()
+@click.argument("directory", type=click.Path())
+def init(directory: str) -> None:
+    """Create a minimal bundle in DIRECTORY that passes check and test."""
+    target = Path(directory)
+    if target.exists() and any(target.iterdir()):
+        click.echo(f"{directory}: exists and is not empty; choose a new folder", err=True)
+        sys.exit(EXIT_USAGE)
+    starter = resources.files("dispatchflow").joinpath("starter_bundle")
+    with resources.as_file(starter) as src:
+        shutil.copytree(src, target, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    click.echo(f"created {directory}; next: dispatchflow check {directory} && "
+               f"dispatchflow test {directory}")
+
+
+@main.command("eval")
+@click.argument("bundle", type=click.Path(file_okay=False))
+@click.argument("expression")
+@click.option("--record", "record_file", type=click.Path(dir_okay=False),
+              help="YAML/JSON file: {entity_name: {field: value}, ...}")
+@click.option("--now", "now_text", default=None, help="evaluation time (ISO), default: now")
+def eval_cmd(bundle: str, expression: str, record_file: str | None,
+             now_text: str | None) -> None:
+    """Evaluate EXPRESSION against records of BUNDLE's entities (try an expression)."""
+    result = _compile_or_report(bundle, "text")
+    if not result.ok:
+        sys.exit(EXIT_PROBLEMS)
+    app = result.app
+    assert app is not None
+    data: dict[str, Any] = {}
+    if record_file:
+        try:
+            data = yaml.safe_load(Path(record_file).read_text("utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            click.echo(f"{record_file}: cannot read: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+        if not isinstance(data, dict) or any(k not in app.entities for k in data):
+            click.echo(f"{record_file}: expected a mapping of entity name to record; entities: "
+                       f"{', '.join(sorted(app.entities))}", err=True)
+            sys.exit(EXIT_USAGE)
+    bag = DiagnosticBag()
+    bag.add_source(SourceFile("<expression>", expression))
+    roots = list(app.entities)
+    node = parse_expression(expression, Origin("<expression>"), bag)
+    typed = None
+    if node is not None:
+        scope = Scope({name: entity_type(name) for name in roots}, dict(app.entities))
+        typed = ExprChecker(scope, bag, "<expression>").check(node)
+    if bag.has_errors or typed is None:
+        click.echo(render_text(bag.sorted()), err=True)
+        sys.exit(EXIT_PROBLEMS)
+    try:
+        records = {name: coerce_record(app.entities[name], data.get(name, {}), app.entities,
+                                       app.timezone) for name in roots}
+        now = parse_datetime(now_text, app.timezone) if now_text else \
+            parse_datetime(time.strftime("%Y-%m-%dT%H:%M:%S"), app.timezone)
+        fn = compile_expression(typed, roots)
+        value = fn(*(records[name] for name in roots), now)
+    except DispatchflowError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    except (TypeError, ValueError, AttributeError) as exc:
+        click.echo(f"error: evaluation failed: {exc} (is a required field missing from the "
+                   "record?)", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    click.echo(f"{_show(value)}  : {typed.type}")
+
+
+def _show(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""Compile a bundle folder into a checked :class:`App` (the IR every layer reads).
+
+Pipeline: read files and validate schemas (``bundle``) -> entities and user
+fields (``entities``) -> parse ``.rules`` files (``parser``) -> decision tables
+(``tables``) -> rule sets and dispatch policies (``rules_check``) -> roles,
+forms, flows, channels, notifications (``items``) -> bundle test cases. Every
+stage reports into one :class:`DiagnosticBag`, so a single run lists every
+problem; later stages skip what earlier ones could not build rather than
+repeating the same mistake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import ast
+from .bundle import LoadedBundle, load_bundle
+from .diagnostics import Diagnostic, DiagnosticBag
+from .entities import build_entities, build_fields, check_references
+from .items import (
+    USER_ENTITY,
+    CheckedItem,
+    Context,
+    check_channel,
+    check_flow,
+    check_form,
+    check_notification,
+    check_roles,
+)
+from .model import EntityDef, FieldDef
+from .parser import parse_rules_file
+from .rules_check import Names, check_policy, check_ruleset
+from .suggest import did_you_mean
+from .tables import DecisionTable, build_table
+
+USER_SYSTEM_FIELDS = (
+    FieldDef("id", "string", {"zh": "用户编号", "en": "User ID"}, system=True),
+    FieldDef("name", "string", {"zh": "姓名", "en": "Name"}, system=True),
+    FieldDef("roles", "list", {"zh": "角色", "en": "Roles"}, system=True),
+)
+
+
+@dataclass(frozen=True)
+class App:
+    """A compiled, checked bundle. Immutable; shared by every request and worker."""
+
+    name: str
+    version: str
+    title: dict[str, str]
+    default_locale: str
+    timezone: str
+    calendars: dict[str, Any]
+    entities: dict[str, EntityDef]
+    user: EntityDef
+    rulesets: dict[str, ast.RulesetDecl]
+    policies: dict[str, ast.PolicyDecl]
+    tables: dict[str, DecisionTable]
+    roles: CheckedItem | None
+    forms: dict[str, CheckedItem]
+    flows: dict[str, CheckedItem]
+    channels: dict[str, CheckedItem]
+    notifications: dict[str, CheckedItem]
+    test_cases: tuple[dict[str, Any], ...]
+    sources: dict[str, str] = field(repr=False)
+    digest: str = ""
+
+    def rulesets_for(self, entity: str, event: str) -> list[ast.RulesetDecl]:
+        """Rule sets triggered by ``entity.event``, in file order."""
+        return [rs for rs in self.rulesets.values() if rs.entity == entity and rs.event == event]
+
+
+@dataclass
+class CompileResult:
+    """The App (None when there are errors) and every diagnostic, sorted."""
+
+    app: App | None
+    diagnostics: list[Diagnostic]
+
+    @property
+    def ok(self) -> bool:
+        return self.app is not None
+
+
+def compile_bundle(root: str | Path) -> CompileResult:
+    """Load, validate, parse, resolve and type-check a bundle folder."""
+    bag = DiagnosticBag()
+    loaded = load_bundle(root, bag)
+    app = _compile(loaded, bag)
+    return CompileResult(None if bag.has_errors else app, bag.sorted())
+
+
+def _named(docs: list, key: str, bag: DiagnosticBag) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for doc in docs:
+        name = doc.data[key]
+        if name in out:
+            bag.error("E1020", f"{key} '{name}' is already defined in {out[name].path}",
+                      doc.path, doc.span((key,)))
+            continue
+        out[name] = doc
+    return out
+
+
+def _compile(loaded: LoadedBundle, bag: DiagnosticBag) -> App:
+    docs = loaded.documents
+    broken = loaded.broken
+    app_doc = (docs.get("app") or [None])[0]
+    app_data = app_doc.data if app_doc else {}
+    calendars = app_data.get("calendars") or {}
+
+    entity_docs = docs.get("entity", [])
+    entities = build_entities(entity_docs, bag)
+    roles_doc = (docs.get("roles") or [None])[0]
+    user_fields: dict[str, FieldDef] = {f.name: f for f in USER_SYSTEM_FIELDS}
+    if roles_doc is not None:
+        user_fields.update(build_fields(roles_doc, ("user_fields",),
+                                        roles_doc.data.get("user_fields") or {}, bag, "user"))
+    user = EntityDef(USER_ENTITY, {"zh": "用户", "en": "User"}, user_fields,
+                     roles_doc.path if roles_doc else "roles.yaml")
+    docs_by_owner = {e.name: next(d for d in entity_docs if d.data["entity"] == e.name)
+                     for e in entities.values()}
+    fields_by_owner: dict[str, dict] = {n: e.fields for n, e in entities.items()}
+    bases = {n: ("fields",) for n in entities}
+    if roles_doc is not None:
+        docs_by_owner[USER_ENTITY] = roles_doc
+        fields_by_owner[USER_ENTITY] = user_fields
+        bases[USER_ENTITY] = ("user_fields",)
+    broken_entities = {name for kind, name in broken if kind == "entity"}
+    check_references(docs_by_owner, fields_by_owner, entities, bag, broken_entities, bases)
+
+    rules_files = [parse_rules_file(src, bag) for src in loaded.rules_sources]
+    role_names = set((roles_doc.data.get("roles") or {}) if roles_doc else {})
+    notif_docs = _named(docs.get("notification", []), "notification", bag)
+    flow_docs = _named(docs.get("flow", []), "flow", bag)
+    form_docs = _named(docs.get("form", []), "form", bag)
+    channel_docs = _named(docs.get("channel", []), "channel", bag)
+    policy_decls: dict[str, ast.PolicyDecl] = {}
+    for rf in rules_files:
+        for p in rf.policies:
+            if p.name in policy_decls:
+                bag.error("E1020", f"dispatch policy '{p.name}' is already defined in "
+                          f"{policy_decls[p.name].file}", p.file, p.header_span)
+                continue
+            policy_decls[p.name] = p
+    names = Names(set(notif_docs), set(flow_docs), role_names,
+                  {n: p.entity for n, p in policy_decls.items()}, broken)
+
+    tables: dict[str, DecisionTable] = {}
+    for doc in docs.get("table", []):
+        tname = doc.data["table"]
+        if tname in tables:
+            bag.error("E1020", f"table '{tname}' is already defined in {tables[tname].file}",
+                      doc.path, doc.span(("table",)))
+            continue
+        ent = doc.data["entity"]
+        if ent not in entities and ("entity", ent) not in broken:
+            bag.error("E1021", f"unknown entity '{ent}'", doc.path, doc.span(("entity",)),
+                      did_you_mean(ent, entities))
+        table = build_table(doc, entities, bag, ent in entities)
+        if table is not None:
+            tables[tname] = table
+
+    rulesets: dict[str, ast.RulesetDecl] = {}
+    for rf in rules_files:
+        for rs in rf.rulesets:
+            if rs.name in rulesets:
+                bag.error("E1020", f"ruleset '{rs.name}' is already defined in "
+                          f"{rulesets[rs.name].file}", rs.file, rs.span)
+                continue
+            rulesets[rs.name] = check_ruleset(rs, entities, names, bag)
+    policies = {n: check_policy(p, entities, names, bag) for n, p in policy_decls.items()}
+
+    ctx = Context(entities, user, role_names,
+                  {n: d.data["entity"] for n, d in form_docs.items()}, set(flow_docs),
+                  set(notif_docs), names.policies, set(calendars), tables, broken, bag)
+    roles = check_roles(roles_doc, ctx) if roles_doc is not None else None
+    forms = {n: check_form(d, ctx) for n, d in form_docs.items()}
+    flows = {n: check_flow(d, ctx) for n, d in flow_docs.items()}
+    channels = {n: check_channel(d, ctx) for n, d in channel_docs.items()}
+    notifications = {n: check_notification(d, ctx) for n, d in notif_docs.items()}
+    cases = _check_cases(docs.get("testcases", []), rulesets, tables, policies, bag)
+
+    return App(
+        name=app_data.get("app", ""), version=app_data.get("version", ""),
+        title=app_data.get("title") or {}, default_locale=app_data.get("default_locale", "zh"),
+        timezone=app_data.get("timezone", "UTC"), calendars=calendars, entities=entities,
+        user=user, rulesets=rulesets, policies=policies, tables=tables, roles=roles,
+        forms=forms, flows=flows, channels=channels, notifications=notifications,
+        test_cases=tuple(cases), sources=dict(loaded.sources), digest=loaded.digest())
+
+
+def _check_cases(docs: list, rulesets: dict, tables: dict, policies: dict,
+                 bag: DiagnosticBag) -> list[dict[str, Any]]:
+    """Bundle test cases whose target exists, each tagged with its file and line."""
+    cases = []
+    events = {f"{rs.entity}.{rs.event}" for rs in rulesets.values()}
+    for doc in docs:
+        for i, case in enumerate(doc.data["cases"]):
+            path = ("cases", i)
+            targets = [k for k in ("event", "ruleset", "table", "policy") if k in case]
+            if len(targets) != 1:
+                bag.error("E6001", f"case \"{case['name']}\" must name exactly one of event, "
+                          "ruleset, table or policy", doc.path, doc.span(path))
+                continue
+            kind = targets[0]
+            pool = {"event": events, "ruleset": rulesets, "table": tables,
+                    "policy": policies}[kind]
+            if case[kind] not in pool:
+                bag.error("E6001", f"case \"{case['name']}\": unknown {kind} '{case[kind]}'",
+                          doc.path, doc.span(path + (kind,)),
+                          did_you_mean(case[kind], pool))
+                continue
+            span = doc.span(path)
+            cases.append({**case, "_kind": kind, "_file": doc.path,
+                          "_line": span.line if span else 0})
+    return cases

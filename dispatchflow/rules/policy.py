@@ -1,0 +1,115 @@
+"""Dispatch policies compiled to filter and score callables.
+
+``rules/dispatch`` (candidate retrieval, offers, batch matching) consumes a
+:class:`CompiledPolicy`. Per candidate it offers:
+
+- ``evaluate(order, candidate, now) -> (failed, score)``: one generated function
+  running the ``require`` filters in order (``failed`` is the index of the first
+  one that fails, or -1) and, for eligible candidates, the total score;
+- ``explain(order, candidate, now)``: every filter's result and every score
+  term's contribution, for the decision record;
+- ``accept_within(order, now)``: the offer's accept window (a timedelta).
+
+Score terms that evaluate to null count as 0; a term with an ``if`` guard
+counts only when the guard holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..dsl import ast
+from ..dsl.codegen import NOW, Emitter, compile_expression, compile_function, root_param
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a candidate is in or out, and how its score is made up."""
+
+    eligible: bool
+    excluded_by: str | None
+    filters: list[tuple[str, bool]]
+    terms: list[tuple[str, float]]
+    score: float | None
+    tiebreak: tuple[Any, ...] = ()
+
+
+class CompiledPolicy:
+    """A dispatch policy ready to rank candidates; see module docs."""
+
+    def __init__(self, decl: ast.PolicyDecl) -> None:
+        self.decl = decl
+        self.name = decl.name
+        roots = [decl.entity, decl.pool]
+        params = [root_param(r) for r in roots] + [NOW]
+        emitter = Emitter()
+        body = []
+        for i, req in enumerate(decl.requires):
+            body.append(f"if not {emitter.truthy(req.condition)}:")
+            body.append(f"    return ({i}, None)")
+        body.append(f"return (-1, {self._score_source(emitter) or '0'})")
+        self.evaluate: Callable[[dict, dict, datetime], tuple[int, float | None]] = \
+            compile_function(f"_policy_{decl.name}", params, body, emitter,
+                             f"<policy {decl.name} in {decl.file}>")
+        self.filter_labels = [r.label for r in decl.requires]
+        self.term_labels = [s.label for s in decl.scores]
+        self._filters = [compile_expression(r.condition, roots, boolean=True)
+                         for r in decl.requires]
+        self._terms = [self._term_fn(s, roots) for s in decl.scores]
+        self._ties = [(compile_expression(t.value, roots), t.descending) for t in decl.tiebreaks]
+        offer = decl.offer
+        self._within = compile_expression(offer.accept_within, [decl.entity]) if offer else None
+
+    def _score_source(self, emitter: Emitter) -> str:
+        parts = []
+        for s in self.decl.scores:
+            value = emitter.emit(s.value)
+            if s.value.type is not None and s.value.type.nullable:
+                t = emitter.tmp()
+                value = f"({t} if ({t} := {value}) is not None else 0)"
+            if s.guard is not None:
+                value = f"({value} if {emitter.truthy(s.guard)} else 0)"
+            parts.append(value)
+        return " + ".join(parts)
+
+    @staticmethod
+    def _term_fn(s: ast.ScoreClause, roots: list[str]) -> Callable[..., float]:
+        value = compile_expression(s.value, roots)
+        guard = compile_expression(s.guard, roots, boolean=True) if s.guard else None
+
+        def term(order: dict, cand: dict, now: datetime) -> float:
+            if guard is not None and not guard(order, cand, now):
+                return 0.0
+            v = value(order, cand, now)
+            return 0.0 if v is None else float(v)
+        return term
+
+    def explain(self, order: dict, candidate: dict, now: datetime) -> Explanation:
+        """Every filter result and score term for one candidate (slower than evaluate)."""
+        filters = [(label, bool(f(order, candidate, now)))
+                   for label, f in zip(self.filter_labels, self._filters, strict=True)]
+        failed = next((label for label, ok in filters if not ok), None)
+        terms = [(label, t(order, candidate, now))
+                 for label, t in zip(self.term_labels, self._terms, strict=True)]
+        eligible = failed is None
+        return Explanation(eligible, failed, filters, terms,
+                           sum(v for _, v in terms) if eligible else None,
+                           self.tiebreak_key(order, candidate, now))
+
+    def tiebreak_key(self, order: dict, candidate: dict, now: datetime) -> tuple[Any, ...]:
+        """Sort key for equal scores (ascending sort; ``desc`` terms are negated)."""
+        key = []
+        for fn, desc in self._ties:
+            v = fn(order, candidate, now)
+            if v is None:
+                key.append((1, 0))
+            else:
+                key.append((0, -v if desc and isinstance(v, int | float) else v))
+        return tuple(key)
+
+    def accept_within(self, order: dict, now: datetime) -> timedelta | None:
+        """The accept window of an offer for ``order`` (None if the policy has no offer)."""
+        return self._within(order, now) if self._within else None

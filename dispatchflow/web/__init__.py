@@ -1,0 +1,1 @@
+"""Flask app factory and blueprints: api, designer, portal, console, tech, reports."""
