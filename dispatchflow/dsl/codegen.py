@@ -30,8 +30,8 @@ from .builtins import REGISTRY, regex
 NOW = "_now"
 
 _SAFE_BUILTINS = {name: getattr(_py_builtins, name) for name in (
-    "len", "min", "max", "abs", "bool", "any", "all", "dict", "list", "tuple", "frozenset", "isinstance",
-    "None", "True", "False")}
+    "len", "min", "max", "abs", "bool", "any", "all", "dict", "list", "tuple", "frozenset",
+    "isinstance", "None", "True", "False")}
 
 _COUNTER = itertools.count()
 
@@ -126,7 +126,7 @@ class Emitter:
         if n.name == "contains_any" and isinstance(n.args[1], ast.ListLit) and \
                 all(isinstance(i, ast.Literal) for i in n.args[1].items):
             # Lower-case the literal words once, at compile time.
-            words = self.const(tuple(str(i.value).lower() for i in n.args[1].items))
+            words = self.const(tuple(str(_literal_value(i)).lower() for i in n.args[1].items))
             hay = self.tmp()
             text_src = args[0]
             if n.args[0].type is not None and n.args[0].type.kind == T.STRING:
@@ -183,7 +183,7 @@ class Emitter:
         if n.op in ("in", "not in") and isinstance(n.right, ast.ListLit) and \
                 all(isinstance(i, ast.Literal) and not isinstance(i.value, timedelta)
                     for i in n.right.items):
-            right = self.const(frozenset(i.value for i in n.right.items))
+            right = self.const(frozenset(_literal_value(i) for i in n.right.items))
             rt = T.T_STRING_LIST
         guards = []
         if lt.nullable and n.op not in ("in", "not in") or lt.nullable and n.op == "not in":
@@ -215,6 +215,11 @@ class Emitter:
 
     def _ListLit(self, n: ast.ListLit) -> str:
         return "[" + ", ".join(self.emit(i) for i in n.items) + "]"
+
+
+def _literal_value(node: ast.Expr) -> Any:
+    assert isinstance(node, ast.Literal)
+    return node.value
 
 
 def compile_function(name: str, params: Iterable[str], body: list[str], emitter: Emitter,

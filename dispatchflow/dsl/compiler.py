@@ -106,13 +106,13 @@ def _named(docs: list, key: str, bag: DiagnosticBag) -> dict[str, Any]:
 def _compile(loaded: LoadedBundle, bag: DiagnosticBag) -> App:
     docs = loaded.documents
     broken = loaded.broken
-    app_doc = (docs.get("app") or [None])[0]
+    app_doc = docs["app"][0] if docs.get("app") else None
     app_data = app_doc.data if app_doc else {}
     calendars = app_data.get("calendars") or {}
 
     entity_docs = docs.get("entity", [])
     entities = build_entities(entity_docs, bag)
-    roles_doc = (docs.get("roles") or [None])[0]
+    roles_doc = docs["roles"][0] if docs.get("roles") else None
     user_fields: dict[str, FieldDef] = {f.name: f for f in USER_SYSTEM_FIELDS}
     if roles_doc is not None:
         user_fields.update(build_fields(roles_doc, ("user_fields",),

@@ -119,7 +119,8 @@ def _accepted(exc: UnexpectedToken) -> set[str]:
 
 def _explain(exc: UnexpectedInput, text: str) -> SyntaxProblem:
     if isinstance(exc, UnexpectedCharacters):
-        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        pos = exc.pos_in_stream or 0
+        ch = text[pos] if pos < len(text) else ""
         hint = None
         if ch in _FULL_WIDTH:
             hint = f"full-width '{ch}' is not allowed here; use '{_FULL_WIDTH[ch]}'"
@@ -164,7 +165,8 @@ def _explain(exc: UnexpectedInput, text: str) -> SyntaxProblem:
     lines = text.split("\n")
     line = len(lines)
     column = len(lines[-1]) + 1
-    return SyntaxProblem("E2003", f"unexpected end of input, expected {_describe_expected(expected)}",
+    return SyntaxProblem("E2003",
+                         f"unexpected end of input, expected {_describe_expected(expected)}",
                          line, column, 1, "the text stops in the middle; finish it")
 
 
@@ -233,12 +235,18 @@ def parse_rules_file(source: SourceFile, bag: DiagnosticBag) -> ast.RulesFile:
                 break
             skip_to = nxt
             continue
-        for item in tree.children:
-            (rulesets if item.data == "ruleset" else policies).append(
-                builder.ruleset(item, source.path) if item.data == "ruleset"
-                else builder.policy(item, source.path))
+        _collect(tree, builder, rulesets, policies)
         break
     return ast.RulesFile(source.path, tuple(rulesets), tuple(policies))
+
+
+def _collect(tree: Tree, builder: _Builder, rulesets: list[ast.RulesetDecl],
+             policies: list[ast.PolicyDecl]) -> None:
+    for item in tree.children:
+        if item.data == "ruleset":
+            rulesets.append(builder.ruleset(item, builder.origin.file))
+        else:
+            policies.append(builder.policy(item, builder.origin.file))
 
 
 def _block_start(lines: list[str], index: int) -> int:
@@ -256,11 +264,7 @@ def _parse_prefix(lines: list[str], start: int, end: int, origin: Origin,
         tree = _parse(text, "rules_file")
     except SyntaxProblem:
         return
-    for item in tree.children:
-        if item.data == "ruleset":
-            rulesets.append(builder.ruleset(item, builder.origin.file))
-        else:
-            policies.append(builder.policy(item, builder.origin.file))
+    _collect(tree, builder, rulesets, policies)
 
 
 # ------------------------------------------------------------------ tree -> AST
@@ -289,7 +293,8 @@ class _Builder:
 
     def span(self, item: Tree | Token) -> Span:
         if isinstance(item, Token):
-            return self.origin.span(item.line, item.column, item.end_line, item.end_column)
+            return self.origin.span(item.line or 1, item.column or 1, item.end_line or 1,
+                                    item.end_column or 1)
         meta = item.meta
         if getattr(meta, "empty", True):
             return Span(self.origin.line, self.origin.column, self.origin.line, self.origin.column)
@@ -354,7 +359,8 @@ class _Builder:
         steps = []
         rest = t.children[1:]
         for dot, name in zip(rest[0::2], rest[1::2], strict=True):
-            steps.append(ast.PathStep(str(name), dot.type == "SAFE_DOT", self.span(name)))
+            is_safe = isinstance(dot, Token) and dot.type == "SAFE_DOT"
+            steps.append(ast.PathStep(str(name), is_safe, self.span(name)))
         return ast.Path(self.span(t), root=str(root), root_span=self.span(root),
                         steps=tuple(steps))
 
@@ -419,7 +425,9 @@ class _Builder:
 
     def policy(self, t: Tree, file: str) -> ast.PolicyDecl:
         name, ent, pool, *clauses = t.children
-        requires, scores, ties = [], [], []
+        requires: list[ast.RequireClause] = []
+        scores: list[ast.ScoreClause] = []
+        ties: list[ast.TiebreakClause] = []
         offer = None
         for cl in clauses:
             span = self.span(cl)
@@ -458,7 +466,8 @@ class _Builder:
                 retries = int(str(item.children[0]))
             elif item.data == "escalate":
                 tok = item.children[0]
-                role = _unquote(str(tok)) if tok.type == "STRING" else str(tok)
+                quoted = isinstance(tok, Token) and tok.type == "STRING"
+                role = _unquote(str(tok)) if quoted else str(tok)
                 role_span = self.span(tok)
         return ast.OfferClause(strategy, top_k, self.expr(within), retries, role,
                                self.span(t), role_span)

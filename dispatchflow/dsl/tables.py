@@ -150,7 +150,7 @@ def build_table(doc: YamlDocument, scope_entities: dict, bag: DiagnosticBag,
     width = len(inputs) + len(outputs)
     for r, raw_row in enumerate(data["rows"]):
         cells_raw = raw_row["cells"] if isinstance(raw_row, dict) else raw_row
-        base = ("rows", r, "cells") if isinstance(raw_row, dict) else ("rows", r)
+        base: tuple = ("rows", r, "cells") if isinstance(raw_row, dict) else ("rows", r)
         if len(cells_raw) != width:
             bag.error("E5005", f"row {r + 1} has {len(cells_raw)} cells, expected {width} "
                       f"({len(inputs)} input(s) then {len(outputs)} output(s))", file,
@@ -199,7 +199,7 @@ def _check_cell(cell: ast.Cell, inp: TableInput, checker: ExprChecker, bag: Diag
     assert it is not None
     tests = []
     for test in cell.tests:
-        values = {}
+        values: dict[str, Any] = {}
         for key in ("value", "low", "high"):
             v = getattr(test, key)
             if v is None:

@@ -113,6 +113,6 @@ class CompiledTable:
         assert self._priority_index is not None
         out_def = t.outputs[self._priority_index]
         order = {v: i for i, v in enumerate(out_def.priority or ())}
-        outs = [(self._row_outputs(r, record, now), r) for r in hits]
-        best, r = min(outs, key=lambda o: order.get(o[0][out_def.name], len(order)))
-        return TableResult(t.name, best, [t.rows[r].number])
+        ranked = [(self._row_outputs(r, record, now), r) for r in hits]
+        best, chosen = min(ranked, key=lambda o: order.get(o[0][out_def.name], len(order)))
+        return TableResult(t.name, best, [t.rows[chosen].number])

@@ -101,7 +101,7 @@ class CompiledPolicy:
 
     def tiebreak_key(self, order: dict, candidate: dict, now: datetime) -> tuple[Any, ...]:
         """Sort key for equal scores (ascending sort; ``desc`` terms are negated)."""
-        key = []
+        key: list[tuple[int, Any]] = []
         for fn, desc in self._ties:
             v = fn(order, candidate, now)
             if v is None:
