@@ -59,6 +59,10 @@ class Emitter:
 
     consts: dict[str, Any] = field(default_factory=dict)
     overrides: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Table roots: table name -> the entity root its inputs read. A path
+    # ``sla_targets.x`` becomes a call of ``_table`` (a namespace entry the
+    # caller provides: (table, record, now) -> outputs dict or None).
+    tables: dict[str, str] = field(default_factory=dict)
     _tmp: itertools.count = field(default_factory=itertools.count)
 
     def const(self, value: Any) -> str:
@@ -97,6 +101,12 @@ class Emitter:
     def _Path(self, n: ast.Path) -> str:
         steps = list(n.steps)
         src = root_param(n.root)
+        if n.root in self.tables:
+            src = f"_table({n.root!r}, {self._current_record(self.tables[n.root])}, {NOW})"
+            for step in steps:
+                t = self.tmp()
+                src = f"(None if ({t} := {src}) is None else {t}.get({step.name!r}))"
+            return src
         if steps and (n.root, steps[0].name) in self.overrides:
             src = self.overrides[(n.root, steps[0].name)]
             steps = steps[1:]
@@ -107,6 +117,14 @@ class Emitter:
             t = self.tmp()
             src = f"(None if ({t} := {src}) is None else {t}.get({step.name!r}))"
         return src
+
+    def _current_record(self, root: str) -> str:
+        """The record as the rules so far left it (earlier sets merged in)."""
+        sets = [(f, local) for (r, f), local in sorted(self.overrides.items()) if r == root]
+        if not sets:
+            return root_param(root)
+        merged = ", ".join(f"{f!r}: {local}" for f, local in sets)
+        return f"{{**{root_param(root)}, {merged}}}"
 
     def _Call(self, n: ast.Call) -> str:
         if n.name == "now":

@@ -169,7 +169,7 @@ def _compile(loaded: LoadedBundle, bag: DiagnosticBag) -> App:
                 bag.error("E1020", f"ruleset '{rs.name}' is already defined in "
                           f"{rulesets[rs.name].file}", rs.file, rs.span)
                 continue
-            rulesets[rs.name] = check_ruleset(rs, entities, names, bag)
+            rulesets[rs.name] = check_ruleset(rs, entities, names, bag, tables)
     policies = {n: check_policy(p, entities, names, bag) for n, p in policy_decls.items()}
 
     ctx = Context(entities, user, role_names,

@@ -24,6 +24,7 @@ from .model import EntityDef, FieldDef, field_type
 from .parser import parse_expression
 from .source import Span
 from .suggest import did_you_mean
+from .tables import table_roots
 from .yaml_loader import YamlDocument
 
 USER_ENTITY = "user"
@@ -79,10 +80,7 @@ class _ItemChecker:
 
     def expr(self, path: tuple, scope: Scope, *, condition: bool = False,
              expected: T.Type | None = None, what: str = "value") -> ast.Expr | None:
-        text = self.doc.data
-        for key in path:
-            text = text[key]
-        node = parse_expression(text, self.doc.origin(path), self.bag)
+        node = parse_expression(self._get(path), self.doc.origin(path), self.bag)
         if node is None:
             return None
         checker = ExprChecker(scope, self.bag, self.doc.path)
@@ -147,9 +145,15 @@ class _ItemChecker:
                 self.name_in(p + ("start_flow",), self.ctx.flows, "flow")
 
     def _get(self, path: tuple) -> Any:
+        """The value at ``path``, or None where a key along it is absent."""
         value: Any = self.doc.data
         for key in path:
-            value = value[key]
+            if isinstance(value, dict):
+                value = value.get(key)
+            elif isinstance(value, list) and isinstance(key, int) and key < len(value):
+                value = value[key]
+            else:
+                return None
         return value
 
     def done(self, name: str) -> CheckedItem:
@@ -217,14 +221,9 @@ def check_flow(doc: YamlDocument, ctx: Context) -> CheckedItem:
     ent_name = data["entity"]
     entity = c.entity(("entity",))
     roots = {ent_name: ctx.entity_type(ent_name)}
-    for tname, table in ctx.tables.items():
-        if table.entity == ent_name:
-            roots.setdefault(tname, T.entity_type("table:" + tname))
-    scope = ctx.scope(**roots)
-    for tname, table in ctx.tables.items():
-        scope.entities["table:" + tname] = EntityDef(
-            "table:" + tname, {}, {o.name: FieldDef(o.name, _kind_of(o.type), required=False)
-                                   for o in table.outputs}, table.file)
+    t_roots, t_entities = table_roots(ctx.tables, ent_name, set(roots))
+    scope = ctx.scope(**roots, **t_roots)
+    scope.entities.update(t_entities)
     states = _all_states(data["states"])
     c.name_in(("initial",), states, "state")
 
@@ -296,11 +295,6 @@ def _all_states(states: dict) -> set[str]:
         for region in (state.get("regions") or {}).values():
             names |= _all_states(region["states"])
     return names
-
-
-def _kind_of(t: T.Type) -> str:
-    return {T.NUMBER: "decimal", T.STRING: "string", T.BOOL: "boolean", T.DURATION: "duration",
-            T.DATETIME: "datetime", T.DISTANCE: "decimal"}[t.kind]
 
 
 def check_channel(doc: YamlDocument, ctx: Context) -> CheckedItem:

@@ -17,6 +17,7 @@ from .checker import ExprChecker, Scope
 from .diagnostics import DiagnosticBag
 from .model import EntityDef, field_type
 from .suggest import did_you_mean
+from .tables import table_roots
 
 
 @dataclass
@@ -46,14 +47,20 @@ def check_entity_name(name: str, entities: dict[str, EntityDef], file: str, span
 
 
 def check_ruleset(rs: ast.RulesetDecl, entities: dict[str, EntityDef], names: Names,
-                  bag: DiagnosticBag) -> ast.RulesetDecl:
-    """Type-check one rule set; returns the checked copy."""
+                  bag: DiagnosticBag, tables: dict | None = None) -> ast.RulesetDecl:
+    """Type-check one rule set; returns the checked copy.
+
+    Besides the triggering record, conditions and values may read the outputs of
+    decision tables over the same entity (``sla_targets.response_within``).
+    """
     file = rs.file
     check_entity_name(rs.entity, entities, file, rs.trigger_span, bag, names.broken)
     if rs.hit not in ("all", "first"):
         bag.error("E1014", f"unknown hit policy '{rs.hit}' for a rule set", file, rs.hit_span,
                   "rule sets use 'hit all' (every matching rule fires) or 'hit first'")
-    scope = Scope({rs.entity: entity_root(entities, rs.entity)}, entities)
+    t_roots, t_entities = table_roots(tables or {}, rs.entity, {rs.entity})
+    scope = Scope({rs.entity: entity_root(entities, rs.entity), **t_roots},
+                  {**entities, **t_entities})
     checker = ExprChecker(scope, bag, file)
     rules = []
     seen: dict[str, ast.RuleDecl] = {}

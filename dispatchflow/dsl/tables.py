@@ -27,6 +27,7 @@ from . import types as T
 from .checker import ExprChecker, Scope
 from .codegen import Emitter, compile_function
 from .diagnostics import DiagnosticBag
+from .model import EntityDef, FieldDef
 from .parser import duration_literal, parse_cell, parse_expression
 from .source import Span
 from .yaml_loader import YamlDocument
@@ -74,6 +75,37 @@ class DecisionTable:
     file: str
     label: dict[str, str] = field(default_factory=dict)
     span: Span | None = field(default=None, compare=False)
+
+
+TABLE_ENTITY_PREFIX = "table:"
+
+
+def table_entity(table: DecisionTable) -> EntityDef | None:
+    """A record-like view of a table's outputs, so expressions can read ``sla_targets.x``.
+
+    Every output is nullable (no row may match). Collect tables without an
+    aggregate give lists of rows and are not readable this way.
+    """
+    if table.hit == "collect" and not table.aggregate:
+        return None
+    kinds = {T.NUMBER: "decimal", T.STRING: "string", T.BOOL: "boolean",
+             T.DURATION: "duration", T.DATETIME: "datetime", T.DISTANCE: "decimal"}
+    fields = {o.name: FieldDef(o.name, kinds[o.type.kind], o.label) for o in table.outputs}
+    return EntityDef(TABLE_ENTITY_PREFIX + table.name, table.label, fields, table.file)
+
+
+def table_roots(tables: dict[str, DecisionTable], entity: str,
+                taken: set[str]) -> tuple[dict[str, T.Type], dict[str, EntityDef]]:
+    """Scope roots for the tables over ``entity`` (names not already taken by a root)."""
+    roots: dict[str, T.Type] = {}
+    ents: dict[str, EntityDef] = {}
+    for name, table in tables.items():
+        view = table_entity(table)
+        if table.entity != entity or name in taken or view is None:
+            continue
+        roots[name] = T.entity_type(view.name)
+        ents[view.name] = view
+    return roots, ents
 
 
 def cell_source(cell: ast.Cell, var: str, emitter: Emitter) -> str:

@@ -31,7 +31,9 @@ class Engine:
         compiled = self._rulesets.get(name)
         if compiled is None:
             decl = self.app.rulesets[name]
-            compiled = compile_ruleset(decl, self.app.sources.get(decl.file))
+            names = frozenset(t.name for t in self.app.tables.values() if t.entity == decl.entity)
+            compiled = compile_ruleset(decl, self.app.sources.get(decl.file),
+                                       self.table_outputs, names)
             self._rulesets[name] = compiled
         return compiled
 
@@ -70,6 +72,15 @@ class Engine:
                 for e in sets:
                     current[e.field] = e.value
         return results
+
+    def table_outputs(self, name: str, record: dict[str, Any],
+                      now: datetime) -> dict[str, Any] | None:
+        """A table's outputs as a dict (an aggregate as ``{output: value}``), or None."""
+        table = self.table(name)
+        result = table.evaluate(record, now)
+        if table.table.aggregate:
+            return {table.table.outputs[0].name: result.outputs}
+        return result.outputs
 
     def evaluate_table(self, name: str, record: dict[str, Any], now: datetime) -> TableResult:
         return self.table(name).evaluate(record, now)

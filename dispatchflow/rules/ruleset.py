@@ -51,6 +51,7 @@ class CompiledRuleset:
     ordered: list[ast.RuleDecl]
     condition_texts: list[list[str]]
     _fast: Callable[..., Any]
+    _links: _TableLinks
     _traced: Callable[..., Any] | None = field(default=None, repr=False)
 
     @property
@@ -69,7 +70,7 @@ class CompiledRuleset:
                 return RulesetResult(self.decl.name, effects,
                                      [self.ordered[i].name for i in fired])
             if self._traced is None:
-                self._traced = _generate(self.decl, self.ordered, traced=True)
+                self._traced = _generate(self.decl, self.ordered, True, self._links)
             fired, effects, failures = self._traced(record, now)
         except EvaluationError:
             raise
@@ -88,11 +89,27 @@ class CompiledRuleset:
                              traces)
 
 
-def compile_ruleset(decl: ast.RulesetDecl, source_text: str | None = None) -> CompiledRuleset:
-    """Order the rules by salience and generate the rule set's function."""
+TableLookup = Callable[[str, dict[str, Any], datetime], "dict[str, Any] | None"]
+
+
+def compile_ruleset(decl: ast.RulesetDecl, source_text: str | None = None,
+                    tables: TableLookup | None = None,
+                    table_names: frozenset[str] = frozenset()) -> CompiledRuleset:
+    """Order the rules by salience and generate the rule set's function.
+
+    ``tables`` evaluates a decision table named in ``table_names`` on a record,
+    for rules that read table outputs (``sla_targets.response_within``).
+    """
     ordered = sorted(decl.rules, key=lambda r: -r.salience)  # stable: file order on ties
     texts = [[_text(c, source_text) for c in ast.conjuncts(r.condition)] for r in ordered]
-    return CompiledRuleset(decl, ordered, texts, _generate(decl, ordered, traced=False))
+    links = _TableLinks(tables, table_names)
+    return CompiledRuleset(decl, ordered, texts, _generate(decl, ordered, False, links), links)
+
+
+@dataclass(frozen=True)
+class _TableLinks:
+    lookup: TableLookup | None
+    names: frozenset[str]
 
 
 def _text(node: ast.Expr, source: str | None) -> str:
@@ -107,11 +124,12 @@ def _text(node: ast.Expr, source: str | None) -> str:
     return " ".join(" ".join(parts).split())
 
 
-def _generate(decl: ast.RulesetDecl, ordered: list[ast.RuleDecl],
-              traced: bool) -> Callable[..., Any]:
+def _generate(decl: ast.RulesetDecl, ordered: list[ast.RuleDecl], traced: bool,
+              links: _TableLinks) -> Callable[..., Any]:
     ent = decl.entity
     rec = root_param(ent)
-    emitter = Emitter()
+    emitter = Emitter(tables={name: ent for name in links.names})
+    emitter.consts["_table"] = links.lookup
     consts = {"_SetField": fx.SetField, "_AddTag": fx.AddTag, "_RemoveTag": fx.RemoveTag,
               "_EmitEvent": fx.EmitEvent, "_Notify": fx.Notify, "_StartFlow": fx.StartFlow,
               "_RequestDispatch": fx.RequestDispatch}
