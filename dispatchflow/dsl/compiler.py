@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from . import ast
 from .bundle import LoadedBundle, load_bundle
@@ -109,6 +110,8 @@ def _compile(loaded: LoadedBundle, bag: DiagnosticBag) -> App:
     app_doc = docs["app"][0] if docs.get("app") else None
     app_data = app_doc.data if app_doc else {}
     calendars = app_data.get("calendars") or {}
+    if app_doc is not None:
+        _check_timezones(app_doc, bag)
 
     entity_docs = docs.get("entity", [])
     entities = build_entities(entity_docs, bag)
@@ -189,6 +192,22 @@ def _compile(loaded: LoadedBundle, bag: DiagnosticBag) -> App:
         user=user, rulesets=rulesets, policies=policies, tables=tables, roles=roles,
         forms=forms, flows=flows, channels=channels, notifications=notifications,
         test_cases=tuple(cases), sources=dict(loaded.sources), digest=loaded.digest())
+
+
+def _check_timezones(doc: Any, bag: DiagnosticBag) -> None:
+    """The app's and each calendar's timezone must be a real IANA zone."""
+    places = [(("timezone",), doc.data.get("timezone"))] + [
+        (("calendars", name, "timezone"), cal.get("timezone"))
+        for name, cal in (doc.data.get("calendars") or {}).items()]
+    for path, zone in places:
+        if zone is None:
+            continue
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            bag.error("E1014", f"unknown timezone '{zone}'", doc.path, doc.span(path),
+                      did_you_mean(zone, available_timezones()) or "use an IANA name such as "
+                      "Asia/Shanghai")
 
 
 def _check_cases(docs: list, rulesets: dict, tables: dict, policies: dict,

@@ -28,7 +28,6 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import PurePosixPath
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -42,10 +41,6 @@ KINDS: tuple[str, ...] = ("app", "entity", "roles", "form", "flow", "channel",
                           "notification", "table", "testcases")
 """Every YAML kind of a bundle, in the order ``docs/bundle.md`` describes them."""
 
-_FOLDER_KINDS = {"entities": "entity", "forms": "form", "flows": "flow",
-                 "channels": "channel", "notifications": "notification",
-                 "rules": "table", "tests": "testcases"}
-_TOP_LEVEL_KINDS = {"app.yaml": "app", "roles.yaml": "roles"}
 
 _SCHEMAS: dict[str, dict[str, Any]] = {}
 _VALIDATORS: dict[str, Draft202012Validator] = {}
@@ -55,6 +50,7 @@ _TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a numbe
                "array": "a list", "null": "empty"}
 _YAML_BOOL_WORDS = {"yes", "no", "on", "off", "y", "n"}
 _MAX_SHOWN = 60
+_NUMBER = re.compile(r"[-+]?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 
 
 def schema_for(kind: str) -> dict[str, Any]:
@@ -63,22 +59,6 @@ def schema_for(kind: str) -> dict[str, Any]:
     Raises ValueError for a kind not in :data:`KINDS`.
     """
     return copy.deepcopy(_schema(kind))
-
-
-def kind_for_path(path: str) -> str | None:
-    """The YAML kind of a bundle-relative file path, or None if it is not a bundle YAML file.
-
-    ``app.yaml`` -> ``app``, ``entities/x.yaml`` -> ``entity``, ``rules/x.yaml`` ->
-    ``table``, ``tests/x.yaml`` -> ``testcases`` and so on (see docs/bundle.md).
-    """
-    p = PurePosixPath(path.replace("\\", "/"))
-    if p.suffix != ".yaml":
-        return None
-    if len(p.parts) == 1:
-        return _TOP_LEVEL_KINDS.get(p.name)
-    if len(p.parts) == 2:
-        return _FOLDER_KINDS.get(p.parts[0])
-    return None
 
 
 def validate_document(doc: YamlDocument, kind: str, bag: DiagnosticBag) -> bool:
@@ -245,6 +225,8 @@ class _ErrorMapper:
             if isinstance(path[-1], int):
                 return "write a value; an empty list item is read as null"
             return "write a value after the colon, or remove the key"
+        if raw is not None and not raw.isprintable():
+            raw = None
         if "string" in wanted and isinstance(value, bool | int | float) and raw is not None:
             return f'quote it: "{raw}"'
         if isinstance(value, str):
@@ -253,7 +235,7 @@ class _ErrorMapper:
             if "boolean" in wanted and value.lower() in _YAML_BOOL_WORDS:
                 return f"write true or false ('{value}' is text in bundle YAML)"
         if "array" in wanted and not isinstance(value, dict | list):
-            shown = raw if raw is not None else json.dumps(value, ensure_ascii=False)
+            shown = raw if raw is not None else _escape(json.dumps(value, ensure_ascii=False))
             return f"write a list, e.g. [{shown}]"
         return None
 
@@ -384,7 +366,7 @@ class _ErrorMapper:
         elif v == "minProperties":
             message = f"{name} must have at least {limit} keys"
         elif v == "maxProperties" and isinstance(value, dict):
-            keys = ", ".join(str(k) for k in value)
+            keys = ", ".join(_plain(k) for k in value)
             if limit == 1 and schema.get("minProperties") == 1:
                 message = f"{name} must have exactly one key, found {len(value)}: {keys}"
                 if path and isinstance(path[-1], int):
@@ -496,14 +478,25 @@ class _ErrorMapper:
 def _show(value: Any) -> str:
     """A value as the author would recognise it: strings in single quotes."""
     if isinstance(value, str):
-        text = f"'{value}'"
+        # Control characters (a key with a newline...) are shown escaped, CJK as is.
+        text = f"'{_escape(value)}'"
     else:
         text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN - 3] + "..."
 
 
 def _plain(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):
+        return _escape(value)
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _escape(text: str) -> str:
+    """``text`` with control and other unprintable characters as backslash escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
 
 
 def _type_of(value: Any) -> str:
@@ -568,11 +561,8 @@ def _close(word: str, candidates: list[str]) -> str | None:
 
 
 def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return text.strip() == text and text != ""
+    """True when ``text`` would be read as a number if written without quotes."""
+    return _NUMBER.fullmatch(text) is not None
 
 
 def _snake(text: str) -> str:

@@ -97,7 +97,8 @@ class _Runner:
                    if not t.matched}
         edef = self.app.entities[entity]
         final = {e.field: e.value for e in effects if isinstance(e, fx.SetField)}
-        for fname, want in (expect.get("set") or {}).items():
+        for key, want in (expect.get("set") or {}).items():
+            fname = key.split(".", 1)[1] if key.startswith(entity + ".") else key
             fdef = edef.fields.get(fname)
             if fdef is None:
                 problems.append(f"expect.set names unknown field '{fname}'")
