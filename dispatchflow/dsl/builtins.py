@@ -1,8 +1,8 @@
 """The fixed library of builtin functions the DSL may call.
 
 Each :class:`Builtin` has a typing function (argument types -> result type or an
-error message), a pure Python implementation, and optionally an ``inline``
-template the code generator uses instead of a call (for speed). Every
+error message) and a pure Python implementation; the code generator inlines a
+few (``min``, ``max``, ``len``, ``coalesce``, ``contains_any``) for speed. Every
 implementation returns None when a required argument is None (null
 propagates), except ``coalesce``. ``now()`` is not here: it is the evaluation
 time passed to every compiled function, never the wall clock.
@@ -31,17 +31,15 @@ class Builtin:
     doc: str
     typer: Typer
     impl: Callable[..., Any] | None
-    inline: Callable[[list[str]], str] | None = None
 
 
 REGISTRY: dict[str, Builtin] = {}
 
 
-def builtin(name: str, signature: str, doc: str, typer: Typer,
-            inline: Callable[[list[str]], str] | None = None):
+def builtin(name: str, signature: str, doc: str, typer: Typer):
     """Register ``impl`` as builtin ``name`` (decorator)."""
     def register(impl: Callable[..., Any] | None) -> Callable[..., Any] | None:
-        REGISTRY[name] = Builtin(name, signature, doc, typer, impl, inline)
+        REGISTRY[name] = Builtin(name, signature, doc, typer, impl)
         return impl
     return register
 
@@ -69,10 +67,14 @@ def _expect(args: list[T.Type], *kinds: str | tuple[str, ...]) -> str | None:
 
 
 def _fixed(result: T.Type, lo: int, *kinds: str | tuple[str, ...],
-           hi: int | None = None) -> Typer:
+           hi: int | None = None, never_null: bool = False) -> Typer:
+    """A typer for fixed argument kinds; the result is nullable when a required
+    argument is (null propagates), unless the function ``never_null``."""
     def typer(args: list[T.Type]) -> T.Type | str:
         problem = _arity(args, lo, hi) or _expect(args, *kinds)
-        return problem or T.merge_null(result, *args[:lo])
+        if problem:
+            return problem
+        return result if never_null else T.merge_null(result, *args[:lo])
     return typer
 
 
@@ -149,11 +151,21 @@ def _between(unit_seconds: float) -> Callable[[Any, Any], float | None]:
     return between
 
 
+def _between_typer(args: list[T.Type]) -> T.Type | str:
+    problem = _arity(args, 2) or _expect(args, (T.DATETIME, T.DATE), (T.DATETIME, T.DATE))
+    if problem:
+        return problem
+    kinds = {a.kind for a in args if not a.is_error and a.kind != T.NULL}
+    if len(kinds) > 1:
+        return "needs two datetimes or two dates; convert with date_of(...)"
+    return T.merge_null(T.T_NUMBER, *args)
+
+
 for _name, _unit in (("minutes_between", 60), ("hours_between", 3600),
                      ("days_between", 86400)):
     builtin(_name, f"{_name}(start: datetime, end: datetime) -> number",
-            f"{_name.split('_')[0].capitalize()} from start to end (negative if end is earlier).",
-            _fixed(T.T_NUMBER, 2, (T.DATETIME, T.DATE), (T.DATETIME, T.DATE)))(_between(_unit))
+            f"{_name.split('_')[0].capitalize()} from start to end (negative if end is earlier);"
+            " both datetimes or both dates.", _between_typer)(_between(_unit))
 
 
 def _duration_ctor(unit_seconds: int) -> Callable[[Any], timedelta | None]:
@@ -203,10 +215,6 @@ def date_of(t: Any) -> date | None:
     return None if t is None else t.date()
 
 
-def _nullsafe_method(method: str) -> Callable[[list[str]], str]:
-    return lambda a: f"(None if (_v := {a[0]}) is None else _v.{method}())"
-
-
 builtin("lower", "lower(s: string) -> string", "Lower-case text.",
         _fixed(T.T_STRING, 1, T.STRING))(lambda s: None if s is None else s.lower())
 builtin("upper", "upper(s: string) -> string", "Upper-case text.",
@@ -214,10 +222,12 @@ builtin("upper", "upper(s: string) -> string", "Upper-case text.",
 builtin("trim", "trim(s: string) -> string", "Text without leading/trailing spaces.",
         _fixed(T.T_STRING, 1, T.STRING))(lambda s: None if s is None else s.strip())
 builtin("starts_with", "starts_with(s: string, prefix: string) -> bool",
-        "True if s starts with prefix.", _fixed(T.T_BOOL, 2, T.STRING, T.STRING))(
+        "True if s starts with prefix.", _fixed(T.T_BOOL, 2, T.STRING, T.STRING,
+                                                never_null=True))(
     lambda s, p: bool(s is not None and p is not None and s.startswith(p)))
 builtin("ends_with", "ends_with(s: string, suffix: string) -> bool",
-        "True if s ends with suffix.", _fixed(T.T_BOOL, 2, T.STRING, T.STRING))(
+        "True if s ends with suffix.", _fixed(T.T_BOOL, 2, T.STRING, T.STRING,
+                                              never_null=True))(
     lambda s, p: bool(s is not None and p is not None and s.endswith(p)))
 builtin("len", "len(x: string | list) -> number", "Number of characters or items.",
         _fixed(T.T_NUMBER, 1, (T.STRING, T.LIST)))(lambda x: None if x is None else len(x))

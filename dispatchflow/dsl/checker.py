@@ -55,6 +55,9 @@ class Scope:
     roots: dict[str, T.Type]
     entities: dict[str, EntityDef]
     extra_hint: dict[str, str] = field(default_factory=dict)
+    # Names of items that already failed to compile: using them is not reported
+    # again (one mistake, one diagnostic).
+    silent: set[str] = field(default_factory=set)
 
 
 class ExprChecker:
@@ -117,6 +120,8 @@ class ExprChecker:
 
     def _Path(self, n: ast.Path) -> ast.Expr:
         roots = self.scope.roots
+        if n.root not in roots and n.root in self.scope.silent:
+            return replace(n, type=T.T_ERROR)
         if n.root not in roots:
             hint = did_you_mean(n.root, roots) or self._root_hint(n.root)
             self.bag.error("E3002", f"unknown name '{n.root}'", self.file, n.root_span, hint)

@@ -204,7 +204,7 @@ class Emitter:
             right = self.const(frozenset(_literal_value(i) for i in n.right.items))
             rt = T.T_STRING_LIST
         guards = []
-        if lt.nullable and n.op not in ("in", "not in") or lt.nullable and n.op == "not in":
+        if lt.nullable:
             t = self.tmp()
             guards.append(f"({t} := {left}) is not None")
             left = t

@@ -158,6 +158,10 @@ class DiagnosticBag:
     def has_errors(self) -> bool:
         return any(d.is_error for d in self._items)
 
+    @property
+    def error_count(self) -> int:
+        return sum(1 for d in self._items if d.is_error)
+
     def sorted(self) -> list[Diagnostic]:
         """All diagnostics, de-duplicated and sorted by file, line, column."""
         return sorted(set(self._items), key=Diagnostic.sort_key)

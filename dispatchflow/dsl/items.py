@@ -66,7 +66,8 @@ class Context:
     bag: DiagnosticBag
 
     def scope(self, **roots: T.Type) -> Scope:
-        return Scope(dict(roots), {**self.entities, USER_ENTITY: self.user_entity})
+        return Scope(dict(roots), {**self.entities, USER_ENTITY: self.user_entity},
+                     silent={name for kind, name in self.broken if kind == "table"})
 
     def entity_type(self, name: str) -> T.Type:
         return T.entity_type(name) if name in self.entities else T.T_ERROR
@@ -110,14 +111,17 @@ class _ItemChecker:
             self.name_in(path, self.ctx.entities, "entity")
         return None
 
-    def field_of(self, entity: EntityDef | None, path: tuple) -> FieldDef | None:
+    def field_of(self, entity: EntityDef | None, path: tuple,
+                 is_key: bool = False) -> FieldDef | None:
+        """The field named by the value at ``path`` (or by its last key, ``is_key``)."""
         if entity is None:
             return None
-        name = self._get(path)
+        name = path[-1] if is_key else self._get(path)
         fdef = entity.fields.get(name)
         if fdef is None:
+            span = self.doc.key_span(path) if is_key else self.doc.span(path)
             self.bag.error("E3001", f"unknown field '{name}' on {entity.name}", self.doc.path,
-                           self.doc.span(path), did_you_mean(name, entity.fields))
+                           span, did_you_mean(name, entity.fields))
         return fdef
 
     def event(self, path: tuple, entity: str) -> None:
@@ -131,7 +135,8 @@ class _ItemChecker:
             p = path + (i,)
             if "set" in eff:
                 for fname in eff["set"]:
-                    fdef = self.field_of(entity, p + ("set", fname)) if entity else None
+                    fdef = self.field_of(entity, p + ("set", fname), is_key=True) \
+                        if entity else None
                     if fdef is None and entity is not None:
                         continue
                     expected = field_type(fdef) if fdef else None
@@ -310,7 +315,7 @@ def check_channel(doc: YamlDocument, ctx: Context) -> CheckedItem:
             c.expr(path + ("transform",), ctx.scope(value=T.T_STRING.with_null(True, True)),
                    expected=expected, what=f"transform into '{target['field']}'")
     for fname in data.get("defaults", {}) or {}:
-        c.field_of(entity, ("defaults", fname))
+        c.field_of(entity, ("defaults", fname), is_key=True)
     return c.done(data["channel"])
 
 

@@ -60,7 +60,8 @@ def check_ruleset(rs: ast.RulesetDecl, entities: dict[str, EntityDef], names: Na
                   "rule sets use 'hit all' (every matching rule fires) or 'hit first'")
     t_roots, t_entities = table_roots(tables or {}, rs.entity, {rs.entity})
     scope = Scope({rs.entity: entity_root(entities, rs.entity), **t_roots},
-                  {**entities, **t_entities})
+                  {**entities, **t_entities},
+                  silent={name for kind, name in names.broken if kind == "table"})
     checker = ExprChecker(scope, bag, file)
     rules = []
     seen: dict[str, ast.RuleDecl] = {}

@@ -75,6 +75,9 @@ class DecisionTable:
     file: str
     label: dict[str, str] = field(default_factory=dict)
     span: Span | None = field(default=None, compare=False)
+    # Set by analysis: every input combination matches some row, so (for
+    # non-collect tables) outputs are never null for want of a row.
+    complete: bool = False
 
 
 TABLE_ENTITY_PREFIX = "table:"
@@ -90,7 +93,11 @@ def table_entity(table: DecisionTable) -> EntityDef | None:
         return None
     kinds = {T.NUMBER: "decimal", T.STRING: "string", T.BOOL: "boolean",
              T.DURATION: "duration", T.DATETIME: "datetime", T.DISTANCE: "decimal"}
-    fields = {o.name: FieldDef(o.name, kinds[o.type.kind], o.label) for o in table.outputs}
+    fields = {}
+    for i, o in enumerate(table.outputs):
+        never_null = table.complete and not any(
+            (t := row.outputs[i].type) is None or t.nullable for row in table.rows)
+        fields[o.name] = FieldDef(o.name, kinds[o.type.kind], o.label, required=never_null)
     return EntityDef(TABLE_ENTITY_PREFIX + table.name, table.label, fields, table.file)
 
 
@@ -146,6 +153,7 @@ def build_table(doc: YamlDocument, scope_entities: dict, bag: DiagnosticBag,
     entity = data["entity"]
     root_type = T.entity_type(entity) if entity_ok else T.T_ERROR
     checker = ExprChecker(Scope({entity: root_type}, scope_entities), bag, file)
+    errors_before = bag.error_count
     ok = True
     inputs = []
     for i, spec in enumerate(data["inputs"]):
@@ -209,13 +217,12 @@ def build_table(doc: YamlDocument, scope_entities: dict, bag: DiagnosticBag,
                 outs.append(checker.check_value(expr, out.type, f"output '{out.name}'"))
         rows.append(TableRow(r + 1, tuple(cells), tuple(outs), doc.span(base),
                              raw_row.get("note") if isinstance(raw_row, dict) else None))
-    if not ok:
+    if not ok or bag.error_count > errors_before:
         return None
     table = DecisionTable(data["table"], entity, hit, aggregate, tuple(inputs), tuple(outputs),
                           tuple(rows), file, _label(data.get("label")), doc.span(("table",)))
-    if not bag.has_errors:
-        analyse(table, bag)
-    return table
+    complete = analyse(table, bag)
+    return replace(table, complete=complete and hit != "collect")
 
 
 def _enum_word(expr: ast.Expr, t: T.Type, checker: ExprChecker) -> ast.Expr:
@@ -245,7 +252,7 @@ def _check_cell(cell: ast.Cell, inp: TableInput, checker: ExprChecker, bag: Diag
             if not vt.is_error and not it.is_error:
                 if not T.same_kind(it, vt):
                     unit = {it.kind, vt.kind} - {T.NUMBER}
-                    code = "E3012" if vt.kind == T.NUMBER or it.kind == T.NUMBER else "E3010"
+                    code = "E3012" if unit < {T.DURATION, T.DISTANCE} else "E3010"
                     hint = "write the number with its unit, e.g. 30m or 5km" \
                         if code == "E3012" and unit else None
                     bag.error(code, f"cell value is {vt.base_name()} but input "
@@ -322,6 +329,8 @@ def _describe(table: DecisionTable, point: tuple) -> str:
 
 
 def _show(v: Any) -> str:
+    if v is None:
+        return "null"
     if isinstance(v, timedelta):
         return duration_literal(v)
     if isinstance(v, float) and v.is_integer():
@@ -329,19 +338,25 @@ def _show(v: Any) -> str:
     return str(v)
 
 
-def analyse(table: DecisionTable, bag: DiagnosticBag) -> None:
-    """Report overlaps, gaps and unreachable rows (see module docs)."""
+def analyse(table: DecisionTable, bag: DiagnosticBag) -> bool:
+    """Report overlaps, gaps and unreachable rows (see module docs).
+
+    Returns True when the analysis proved that every input combination matches
+    some row (False when it found gaps or could not enumerate the inputs).
+    """
     columns = []
     for c, inp in enumerate(table.inputs):
         points = _column_points(inp, [row.cells[c] for row in table.rows])
         if points is None:
-            return  # a non-literal cell: the input space cannot be enumerated exactly
+            return False  # a non-literal cell: the input space cannot be enumerated
+        if inp.expr.type is not None and inp.expr.type.nullable:
+            points.append(None)  # a missing value is an input case too
         columns.append(points)
     total = 1
     for pts in columns:
         total *= len(pts)
     if total > MAX_ANALYSIS_POINTS:
-        return
+        return False
     matchers = [_compile_row(row, len(table.inputs)) for row in table.rows]
     overlaps: dict[tuple[int, int], tuple] = {}
     gaps: list[tuple] = []
@@ -374,6 +389,7 @@ def analyse(table: DecisionTable, bag: DiagnosticBag) -> None:
                 bag.warning("W5004", f"row {row.number} can never be chosen: earlier rows "
                             "match every case it matches", table.file, row.span,
                             "move it above the rows that shadow it, or delete it")
+    return not gaps
 
 
 def _same_outputs(a: TableRow, b: TableRow) -> bool:
