@@ -122,6 +122,37 @@ BASE_BUNDLE: dict[str, str] = {
 }
 
 
+#: A notification and a flow that rules may name (``notify``, ``start flow``).
+SUPPORT_FILES: dict[str, str] = {
+    "notifications/supervisor_alert.yaml": """\
+notification: supervisor_alert
+entity: work_order
+channels: [inbox]
+to:
+  - role: supervisor
+body: {zh: "工单 {{ work_order.title }} 已升级", en: "Work order {{ work_order.title }} escalated"}
+""",
+    "flows/repair.yaml": """\
+flow: repair
+entity: work_order
+initial: new
+states:
+  new:
+    transitions:
+      - {to: done, on: work_order.closed}
+  done: {final: true}
+""",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Hypothesis imports mypy_extensions.TypedDict while reporting a falsifying example;
+    # under filterwarnings=error that DeprecationWarning would turn a readable failure
+    # into an INTERNALERROR. Only this one third-party warning is let through.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
+
+
 def write_bundle(root: Path, files: dict[str, str | None], base: bool = True) -> Path:
     """Write ``files`` (relative path -> text, dedented) under ``root``.
 
@@ -142,6 +173,22 @@ def write_bundle(root: Path, files: dict[str, str | None], base: bool = True) ->
 def now() -> datetime:
     """The fixed, timezone-aware evaluation time (:data:`NOW`)."""
     return NOW
+
+
+@pytest.fixture
+def support_files() -> dict[str, str]:
+    """:data:`SUPPORT_FILES` (a notification and a flow), for bundles whose rules name them."""
+    return dict(SUPPORT_FILES)
+
+
+@pytest.fixture
+def make_engine(compile_ok: Callable[..., Any]) -> Callable[..., Any]:
+    """``make_engine({path: text})``: compile base + support files + ``files`` into an Engine."""
+    from dispatchflow.rules.engine import Engine
+
+    def make(files: dict[str, str | None]) -> Engine:
+        return Engine(compile_ok({**SUPPORT_FILES, **files}))
+    return make
 
 
 @pytest.fixture

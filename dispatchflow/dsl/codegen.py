@@ -226,7 +226,7 @@ class Emitter:
         return core
 
     def _IsNull(self, n: ast.IsNull) -> str:
-        return f"({self.emit(n.operand)} is {'not ' if n.negated else ''}None)"
+        return f"(({self.tmp()} := {self.emit(n.operand)}) is {'not ' if n.negated else ''}None)"
 
     def _IfExpr(self, n: ast.IfExpr) -> str:
         return f"({self.emit(n.then)} if {self.truthy(n.cond)} else {self.emit(n.otherwise)})"

@@ -87,7 +87,7 @@ class CompiledTable:
             outs = [self._row_outputs(r, record, now) for r in hits]
             if t.aggregate:
                 values = [o[t.outputs[0].name] for o in outs if o[t.outputs[0].name] is not None]
-                if t.aggregate == "sum" and values and isinstance(values[0], timedelta):
+                if t.aggregate == "sum" and t.outputs[0].type.kind == "duration":
                     return TableResult(t.name, sum(values, timedelta()), numbers)
                 return TableResult(t.name, AGGREGATES[t.aggregate](values), numbers)
             return TableResult(t.name, outs, numbers)

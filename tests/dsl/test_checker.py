@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from dispatchflow.dsl import ast
 from dispatchflow.dsl import types as T
+from dispatchflow.dsl.model import field_type
 
 # ------------------------------------------------------------------ result types
 
@@ -53,8 +55,6 @@ def test_result_types(check_expr, source: str, expected: str) -> None:
 
 
 def test_every_node_gets_a_type(check_expr) -> None:
-    from dispatchflow.dsl import ast
-
     checked = check_expr('if work_order.budget > 3 and not work_order.escalated '
                          'then [lower(work_order.title)] else ["空调"]')
     seen = []
@@ -161,8 +161,6 @@ def test_enum_values_are_accepted(check_expr) -> None:
 
 
 def test_enum_value_assigned_to_an_enum_field(check_expr, entities) -> None:
-    from dispatchflow.dsl.model import field_type
-
     target = field_type(entities["work_order"].fields["priority"])
     d = check_expr('"P5"', expected=target, what="work_order.priority").only()
     assert (d.code, d.message) == (

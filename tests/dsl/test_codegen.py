@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
-
-from zoneinfo import ZoneInfo
 
 from dispatchflow.dsl import ast
 from dispatchflow.dsl.codegen import compile_expression, root_param
@@ -112,10 +111,10 @@ def test_contains_any_with_literal_words_is_case_insensitive(evaluate) -> None:
 
 def test_reference_equality_compares_ids(evaluate) -> None:
     # A reference may hold the resolved record (a dict) or just its id.
-    a = {"customer": {"id": 7, "name": "张三"}}
-    assert evaluate("work_order.customer == work_order.customer", a) is True
-    fn_src = "work_order.customer == work_order.customer"
-    assert evaluate(fn_src, {"customer": 7}) is True
+    same = "work_order.customer == work_order.customer"
+    assert evaluate(same, {"customer": {"id": 7, "name": "张三"}}) is True
+    assert evaluate(same, {"customer": 7}) is True
+    assert evaluate(same, {"customer": None}) is False  # null compares false
 
 
 def test_distance_between_geo_points(evaluate) -> None:
@@ -314,3 +313,14 @@ def test_durations_go_through_the_constants_table(now) -> None:
     fn = compile_expression(node, [])
     assert fn(now) == timedelta(minutes=15)
     assert "timedelta" not in fn.__dispatchflow_source__
+
+
+@pytest.mark.parametrize("source, expected", [
+    ('"工单" is null', False), ("0 is not null", True), ("null is null", True),
+    ("(if work_order.escalated then 1 else null) is null", True),
+])
+def test_is_null_on_a_literal_compiles_without_a_warning(evaluate, source: str,
+                                                         expected: bool) -> None:
+    # Regression: ``0 is null`` generated ``(0 is None)``, which CPython compiles with
+    # "SyntaxWarning: 'is' with a literal" (an error under -W error).
+    assert evaluate(source, {"escalated": False}) is expected

@@ -444,6 +444,7 @@ rule "ok three" when true then emit work_order.archived
     # Positions of blocks after an error are still those of the original file.
     assert result.rulesets[2].span.line == 21
     assert result.policies[0].requires[0].span == Span(19, 3, 19, 30)
+    assert result.policies[0].requires[0].label == "technician.on_shift"
 
 
 def test_error_in_the_first_block_keeps_all_later_blocks() -> None:

@@ -79,9 +79,19 @@ def test_overlap_over_two_inputs_names_both(analyse) -> None:
     assert analyse("unique", ["work_order.priority", "work_order.customer.tier"], [
         "[P1, '-', 30m]",
         "['-', vip, 1h]",
-        "['P2, P3', 'gold, standard', 4h]",
+        "['P2, P3', 'not(vip)', 4h]",
     ]) == [("E5001", "rows 1 and 2 both match when work_order.priority = P1, "
                      "work_order.customer.tier = vip")]
+
+
+def test_null_is_an_input_case_of_a_nullable_input(analyse) -> None:
+    # The customer is optional, so its tier may be null: no listed value covers that.
+    assert analyse("unique", ["work_order.priority", "work_order.customer.tier"], [
+        "[P1, '-', 30m]",
+        "['P2, P3', vip, 1h]",
+        "['P2, P3', 'gold, standard', 4h]",
+    ]) == [("W5003", "no row matches when work_order.priority = P2, work_order.customer.tier "
+                     "= null; work_order.priority = P3, work_order.customer.tier = null")]
 
 
 # ------------------------------------------------------------------ ranges
@@ -111,11 +121,15 @@ def test_the_four_range_brackets(analyse, rows: list[str], expected: list) -> No
 
 
 def test_durations_in_ranges(analyse) -> None:
+    null_gap = "work_order.estimated_duration = null"  # the field is optional
     assert analyse("unique", ["work_order.estimated_duration"],
-                   ["['< 2h', 1h]", "['[2h..1d]', 4h]", "['> 1d', 8h]"]) == []
+                   ["['< 2h', 1h]", "['[2h..1d]', 4h]", "['> 1d', 8h]"]) == [
+        ("W5003", f"no row matches when {null_gap}")]
     assert analyse("unique", ["work_order.estimated_duration"],
                    ["['< 2h', 1h]", "['(2h..1d]', 4h]", "['> 1d', 8h]"]) == [
-        ("W5003", "no row matches when work_order.estimated_duration = 2h")]
+        ("W5003", f"no row matches when work_order.estimated_duration = 2h; {null_gap}")]
+    assert analyse("first", ["work_order.estimated_duration"],
+                   ["['< 2h', 1h]", "['-', 4h]"]) == []
 
 
 # ------------------------------------------------------------------ gaps
@@ -142,7 +156,7 @@ def test_many_gaps_are_summarised(analyse) -> None:
                    ["[P1, hvac, 30m]"]) == [
         ("W5003", "no row matches when work_order.priority = P1, work_order.category = "
                   "plumbing; work_order.priority = P1, work_order.category = electrical; "
-                  "work_order.priority = P2, work_order.category = hvac (and 5 more)")]
+                  "work_order.priority = P1, work_order.category = null (and 8 more)")]
 
 
 def test_negated_cells_complete_the_coverage(analyse) -> None:
@@ -158,7 +172,8 @@ def test_boolean_input_coverage(analyse) -> None:
 def test_string_input_without_a_catch_all_has_a_gap(analyse) -> None:
     assert analyse("unique", ["work_order.required_skill"],
                    ["['\"电工\"', 30m]", "['\"水工\"', 2h]"]) == [
-        ("W5003", "no row matches when work_order.required_skill = any other value")]
+        ("W5003", "no row matches when work_order.required_skill = any other value; "
+                  "work_order.required_skill = null")]
     assert analyse("first", ["work_order.required_skill"],
                    ["['\"电工\"', 30m]", "['-', 2h]"]) == []
 
@@ -337,3 +352,22 @@ def test_row_with_a_note_and_its_span(compile_ok) -> None:
     first, second = app.tables["sla"].rows
     assert (first.number, first.note, first.span.line) == (1, "合同约定", 9)
     assert (second.number, second.note) == (2, None)
+
+
+# ------------------------------------------------------------------ completeness
+
+
+def test_complete_tables_are_marked_and_give_non_null_outputs(compile_ok) -> None:
+    from dispatchflow.dsl.tables import table_entity
+
+    rows_complete = "  - [P1, 30m]\n  - ['P2, P3', 4h]\n"
+    rows_gappy = "  - [P1, 30m]\n  - [P2, 4h]\n"
+    head = ("table: sla\nentity: work_order\nhit: unique\ninputs:\n"
+            "  - expr: work_order.priority\noutputs:\n"
+            "  - {name: respond_within, type: duration}\nrows:\n")
+    app = compile_ok({"rules/sla.yaml": head + rows_complete,
+                      "rules/sla2.yaml": head.replace("table: sla", "table: sla2") + rows_gappy})
+    complete, gappy = app.tables["sla"], app.tables["sla2"]
+    assert (complete.complete, gappy.complete) == (True, False)
+    assert table_entity(complete).fields["respond_within"].nullable is False
+    assert table_entity(gappy).fields["respond_within"].nullable is True
