@@ -10,9 +10,11 @@ import json
 import shutil
 import sys
 import time
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 import yaml
@@ -154,7 +156,7 @@ def eval_cmd(bundle: str, expression: str, record_file: str | None,
         records = {name: coerce_record(app.entities[name], data.get(name, {}), app.entities,
                                        app.timezone) for name in roots}
         now = parse_datetime(now_text, app.timezone) if now_text else \
-            parse_datetime(time.strftime("%Y-%m-%dT%H:%M:%S"), app.timezone)
+            datetime.now(ZoneInfo(app.timezone))
         fn = compile_expression(typed, roots)
         value = fn(*(records[name] for name in roots), now)
     except DispatchflowError as exc:

@@ -81,6 +81,9 @@ def coerce_record(entity: EntityDef, data: dict[str, Any], entities: dict[str, E
                     if depth < 8 else value
             else:
                 out[key] = coerce_value(fdef.kind, value, tz)
+        except ValidationError as exc:
+            raise ValidationError(f"{entity.name}.{key}: {exc.message}", path=key,
+                                  hint=exc.hint) from exc
         except (ValueError, TypeError, KeyError) as exc:
             raise ValidationError(f"{entity.name}.{key}: {exc}", path=key) from exc
     for fdef in entity.fields.values():

@@ -96,7 +96,8 @@ def load_yaml(source: SourceFile, bag: DiagnosticBag) -> YamlDocument | None:
         span = Span.point(mark.line + 1, mark.column + 1) if mark else None
         problem = exc.problem or str(exc)
         hint = None
-        if "found character '\\t'" in problem:
+        line_text = source.line_text(mark.line + 1) if mark else None
+        if mark and line_text is not None and "\t" in line_text[: mark.column + 1]:
             hint = "YAML does not allow tabs for indentation; use spaces"
         elif "mapping values are not allowed" in problem:
             hint = "a ':' inside a plain value needs quotes, e.g. \"09:00-18:00\""
@@ -150,11 +151,18 @@ def _build(node: yaml.Node, path: Path, doc: YamlDocument, bag: DiagnosticBag) -
         if node.tag == _STR or node.style is not None and node.style != "":
             doc.origins[path] = _scalar_origin(node, doc.source)
             return node.value
-        if node.tag.startswith("tag:yaml.org,2002:"):
+        implicit = _Yaml12Resolver.resolve(_Yaml12Resolver, yaml.ScalarNode, node.value,
+                                           (True, False))
+        if node.tag == implicit:
             value = _scalar_value(node)
             if isinstance(value, str):
                 doc.origins[path] = _scalar_origin(node, doc.source)
             return value
+        if node.tag.startswith("tag:yaml.org,2002:"):
+            bag.error("E1010", f"explicit tag !!{node.tag.rsplit(':', 1)[1]} is not allowed "
+                      f"here", doc.path, _node_span(node),
+                      "remove the '!!' tag and quote the value if it is text")
+            return node.value
         bag.error("E1010", f"unsupported YAML tag {node.tag}", doc.path, _node_span(node),
                   "remove the '!' tag; bundles use plain YAML values")
         return node.value

@@ -17,6 +17,7 @@ No matching row gives ``outputs = None`` (``[]`` / count 0 for collect).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -79,7 +80,7 @@ class CompiledTable:
         t = self.table
         try:
             hits = self.matching_rows(record, now)
-        except (TypeError, AttributeError, ValueError) as exc:
+        except (TypeError, AttributeError, ValueError, re.error) as exc:
             raise EvaluationError(f"table {t.name} failed on this record: {exc}", file=t.file,
                                   hint="check the record's field values") from exc
         numbers = [t.rows[r].number for r in hits]

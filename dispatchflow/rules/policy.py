@@ -16,13 +16,16 @@ counts only when the guard holds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import total_ordering
 from typing import Any
 
 from ..dsl import ast
 from ..dsl.codegen import NOW, Emitter, compile_expression, compile_function, root_param
+from ..errors import EvaluationError
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,25 @@ class Explanation:
     tiebreak: tuple[Any, ...] = ()
 
 
+@total_ordering
+class _Descending:
+    """Wraps a value so that sorting ascending orders it descending (any orderable type)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and self.value == other.value
+
+    def __lt__(self, other: _Descending) -> bool:
+        return other.value < self.value
+
+    def __repr__(self) -> str:
+        return f"desc({self.value!r})"
+
+
 class CompiledPolicy:
     """A dispatch policy ready to rank candidates; see module docs."""
 
@@ -46,11 +68,17 @@ class CompiledPolicy:
         roots = [decl.entity, decl.pool]
         params = [root_param(r) for r in roots] + [NOW]
         emitter = Emitter()
-        body = []
+        emitter.consts["_fail"] = self._failure
+        body = ["try:"]
         for i, req in enumerate(decl.requires):
-            body.append(f"if not {emitter.truthy(req.condition)}:")
-            body.append(f"    return ({i}, None)")
-        body.append(f"return (-1, {self._score_source(emitter) or '0'})")
+            body.append(f"    if not {emitter.truthy(req.condition)}:")
+            body.append(f"        return ({i}, None)")
+        body.append(f"    return (-1, {self._score_source(emitter) or '0'})")
+        # A try block costs nothing on Python 3.11+ unless it raises.
+        body.append("except (TypeError, AttributeError, KeyError, ValueError, "
+                    "_re_error) as _exc:")
+        body.append("    _fail(_exc)")
+        emitter.consts["_re_error"] = re.error
         self.evaluate: Callable[[dict, dict, datetime], tuple[int, float | None]] = \
             compile_function(f"_policy_{decl.name}", params, body, emitter,
                              f"<policy {decl.name} in {decl.file}>")
@@ -62,6 +90,11 @@ class CompiledPolicy:
         self._ties = [(compile_expression(t.value, roots), t.descending) for t in decl.tiebreaks]
         offer = decl.offer
         self._within = compile_expression(offer.accept_within, [decl.entity]) if offer else None
+
+    def _failure(self, exc: Exception) -> None:
+        raise EvaluationError(f"dispatch policy {self.decl.name} failed on this order/candidate:"
+                              f" {exc}", file=self.decl.file, line=self.decl.span.line,
+                              hint="check that the records have every required field") from exc
 
     def _score_source(self, emitter: Emitter) -> str:
         parts = []
@@ -107,7 +140,9 @@ class CompiledPolicy:
             if v is None:
                 key.append((1, 0))
             else:
-                key.append((0, -v if desc and isinstance(v, int | float) else v))
+                if desc:
+                    v = -v if isinstance(v, int | float) else _Descending(v)
+                key.append((0, v))
         return tuple(key)
 
     def accept_within(self, order: dict, now: datetime) -> timedelta | None:

@@ -14,6 +14,7 @@ compiled on first use.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -74,7 +75,7 @@ class CompiledRuleset:
             fired, effects, failures = self._traced(record, now)
         except EvaluationError:
             raise
-        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        except (TypeError, AttributeError, KeyError, ValueError, re.error) as exc:
             raise EvaluationError(f"ruleset {self.decl.name} failed on this record: {exc}",
                                   file=self.decl.file, line=self.decl.span.line,
                                   hint="check that the record has every required field") from exc

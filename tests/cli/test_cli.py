@@ -276,10 +276,6 @@ def machine_clock_in_utc():
         time.tzset()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: cli.eval_cmd takes now from time.strftime (the machine's local wall clock) "
-    "and labels it with the app's timezone, so without --now the time is off by the "
-    "difference between the two zones (8h for Asia/Shanghai on a UTC machine)"))
 def test_eval_now_defaults_to_the_current_instant(cli, make_bundle,
                                                   machine_clock_in_utc) -> None:
     result = cli("eval", make_bundle(), "now()")

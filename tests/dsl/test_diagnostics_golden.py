@@ -83,12 +83,12 @@ CASES = [
         "      |                           ^",
         "  hint: a ':' inside a plain value needs quotes, e.g. \"09:00-18:00\"",
     ), marks=(LIBYAML,)),
-    # The tab hint is lost under libyaml (see test_yaml_loader); this pins today's text.
     Golden("E1001-tab", {SITE: "entity: site\nlabel: 站点\nfields:\n\tname: {type: string}\n"}, (
         "entities/site.yaml:4:1: E1001: YAML syntax error: found character that cannot start "
         "any token",
         "    4 | \tname: {type: string}",
         "      | ^",
+        "  hint: YAML does not allow tabs for indentation; use spaces",
     ), marks=(LIBYAML,)),
     Golden("E1002", {SITE: site("name: {type: string}", "name: {type: text}")}, (
         "entities/site.yaml:5:3: E1002: duplicate key 'name'",

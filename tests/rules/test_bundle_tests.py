@@ -220,7 +220,7 @@ def test_bad_test_data_and_evaluation_failures(run_cases) -> None:
     assert cases["未知字段"].problems == ["bad test data: work_order has no field 'colour'"]
     # The field's name is lost here: coerce_record only adds it to ValueErrors.
     assert cases["坏时间"].problems == [
-        "bad test data: not an ISO date-time: '明天' "
+        "bad test data: work_order.scheduled_at: not an ISO date-time: '明天' "
         "(hint: write e.g. 2026-03-02T10:00:00+08:00)"]
     # A record without a required field is still evaluated (title is not read here).
     assert cases["缺少标题"].passed

@@ -149,9 +149,6 @@ def test_tiebreak_orders_equal_scores(nearest, now) -> None:
     assert nearest.tiebreak_key(ORDER, tech(name="丁", rating=None), now) == ((1, 0), (0, "丁"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: CompiledPolicy.tiebreak_key negates only int/float values for 'desc', so "
-    "'tiebreak <string|duration|datetime> desc' sorts ascending"))
 def test_tiebreak_desc_on_non_numbers(make_engine, now) -> None:
     policy = make_engine({"rules/dispatch.rules": """\
         dispatch policy by_name for work_order from technician

@@ -214,10 +214,6 @@ def test_generated_code_is_kept_for_inspection(triage) -> None:
     assert "漏水" not in src.replace(repr("漏水"), "")  # literals only through repr/constants
 
 
-@pytest.mark.xfail(strict=True, raises=re.error, reason=(
-    "bug: CompiledRuleset.run wraps TypeError/AttributeError/KeyError/ValueError but not "
-    "re.error, so a pattern read from the record (x matches work_order.field) that is not "
-    "a valid regex escapes as a raw re.error instead of EvaluationError"))
 def test_invalid_pattern_from_the_record_raises_evaluation_error(make_engine, now) -> None:
     engine = make_engine({"rules/triage.rules": """\
         ruleset skills on work_order.updated
