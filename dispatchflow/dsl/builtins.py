@@ -51,7 +51,8 @@ def _arity(args: list[T.Type], lo: int, hi: int | None = None) -> str | None:
     hi = lo if hi is None else hi
     if not lo <= len(args) <= hi:
         want = str(lo) if lo == hi else f"{lo} to {hi}" if hi < 99 else f"at least {lo}"
-        return f"takes {want} argument(s), got {len(args)}"
+        noun = "argument" if want == "1" else "arguments"
+        return f"takes {want} {noun}, got {len(args)}"
     return None
 
 

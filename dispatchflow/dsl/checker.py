@@ -20,6 +20,7 @@ from .builtins import REGISTRY
 from .diagnostics import DiagnosticBag
 from .model import EntityDef, field_type
 from .suggest import did_you_mean, one_of
+from .wording import a
 
 _ARITH_RESULTS: dict[tuple[str, str, str], str] = {}
 for _k in (T.NUMBER, T.DURATION, T.DISTANCE):
@@ -103,8 +104,11 @@ class ExprChecker:
         if not _assignable(t, expected):
             hint = _UNIT_HINTS.get(expected.kind) if t.kind == T.NUMBER else None
             code = "E3012" if hint else "E3021"
-            self.bag.error(code, f"{what} must be {expected.base_name()}, got {t.base_name()}",
-                           self.file, node.span, hint)
+            if hint is None and isinstance(node, ast.Literal) and node.kind == "string" and \
+                    _looks_like(node.value, expected.kind):
+                hint = "write the value without quotes"
+            self.bag.error(code, f"{what} must be {a(expected.base_name())}, got "
+                           f"{a(t.base_name())}", self.file, node.span, hint)
             return typed
         self._check_enum_literal(typed, expected, name=what)
         if warn_nullable and t.nullable and not t.null_ok and not expected.nullable:
@@ -225,6 +229,10 @@ class ExprChecker:
             if {lt.kind, rt.kind} in ({T.NUMBER, T.DURATION}, {T.NUMBER, T.DISTANCE}):
                 unit = lt.kind if lt.kind != T.NUMBER else rt.kind
                 hint = _UNIT_HINTS[unit]
+                code = "E3012"
+            elif {lt.kind, rt.kind} in ({T.NUMBER, T.DATETIME}, {T.NUMBER, T.DATE}) and \
+                    n.op in ("+", "-"):
+                hint = "add or subtract a duration: " + _UNIT_HINTS[T.DURATION].split(": ")[1]
                 code = "E3012"
             else:
                 code = "E3010"
@@ -367,6 +375,19 @@ def _assignable(value: T.Type, target: T.Type) -> bool:
         return value.elem is None or target.elem is None or value.elem.kind in (
             target.elem.kind, T.NULL)
     return T.same_kind(value, target)
+
+
+def _looks_like(text: str, kind: str) -> bool:
+    """Whether quoted text would be a valid literal of ``kind`` without its quotes."""
+    if kind == T.BOOL:
+        return text in ("true", "false")
+    if kind == T.NUMBER:
+        try:
+            float(text)
+        except ValueError:
+            return False
+        return True
+    return False
 
 
 def _nonzero_literal(node: ast.Expr) -> bool:

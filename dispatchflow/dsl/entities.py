@@ -16,6 +16,7 @@ from .ast import parse_duration
 from .diagnostics import DiagnosticBag
 from .model import SYSTEM_FIELDS, EntityDef, EnumValue, FieldDef
 from .suggest import did_you_mean
+from .wording import a
 from .yaml_loader import YamlDocument
 
 # Words the grammar reserves: they cannot be field or entity names (docs/dsl.md).
@@ -50,7 +51,7 @@ def build_fields(doc: YamlDocument, base: tuple, raw_fields: dict[str, Any],
         kind = spec["type"]
         for key, kinds in _TYPE_ONLY_KEYS.items():
             if key in spec and kind not in kinds:
-                bag.error("E1010", f"'{key}' does not apply to a {kind} field", doc.path,
+                bag.error("E1010", f"'{key}' does not apply to {a(kind)} field", doc.path,
                           doc.key_span(path + (key,)),
                           f"'{key}' is for {' / '.join(kinds)} fields")
         values = tuple(
@@ -122,7 +123,7 @@ def value_problem(f: FieldDef, value: Any) -> str | None:
     if kind == "geo":
         ok = isinstance(value, dict) and {"lat", "lng"} <= set(value)
         return None if ok else "expected {lat: ..., lng: ...}"
-    return f"a {kind} field cannot have a default"
+    return f"{a(kind)} field cannot have a default"
 
 
 def build_entities(docs: list[YamlDocument], bag: DiagnosticBag) -> dict[str, EntityDef]:
@@ -133,7 +134,7 @@ def build_entities(docs: list[YamlDocument], bag: DiagnosticBag) -> dict[str, En
         name = data["entity"]
         if name in RESERVED_WORDS:
             bag.error("E1023", f"'{name}' is a reserved word and cannot name an entity",
-                      doc.path, doc.span(("entity",)))
+                      doc.path, doc.span(("entity",)), f"rename it, e.g. '{name}_record'")
             continue
         if name in entities:
             bag.error("E1020", f"entity '{name}' is already defined in {entities[name].file}",

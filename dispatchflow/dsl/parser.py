@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path as FsPath
@@ -92,7 +91,7 @@ def _describe_expected(expected: set[str]) -> str:
     if not parts:
         return "something else"
     if len(parts) > 8:
-        parts = parts[:8] + ["..."]
+        parts = parts[:7] + [f"{len(parts) - 7} more"]
     return ", ".join(parts[:-1]) + (" or " if len(parts) > 1 else "") + parts[-1]
 
 
@@ -143,12 +142,16 @@ def _explain(exc: UnexpectedInput, text: str) -> SyntaxProblem:
         hint = None
         if tok.value == "=" and "COMP_OP" in expected:
             hint = "use '==' to compare; '=' only appears in 'set field = value'"
-        elif tok.value == "=" :
+        elif tok.value == "=":
             hint = "'=' only appears in 'set field = value'"
-        elif "THEN" in expected and tok.value not in ("then",):
-            hint = "a rule reads: rule \"name\" when <condition> then <actions>"
+        elif tok.type == "COMP_OP":
+            hint = "comparisons cannot be chained: write a < b and b < c"
         elif tok.type in _VALUE_TOKENS and "COMP_OP" in expected:
             hint = "two values in a row: is an operator or a comma missing?"
+        elif tok.value == "salience":
+            hint = "salience comes right after the rule's name: rule \"name\" salience 10 when ..."
+        elif "THEN" in expected and tok.value not in ("then",):
+            hint = "a rule reads: rule \"name\" when <condition> then <actions>"
         elif tok.value in _KEYWORD_TOKENS and expected & _EXPR_STARTERS:
             hint = f"'{tok.value}' is a keyword; an expression is missing before it"
         elif tok.value == "rule" and "RULESET" in expected:
@@ -163,8 +166,11 @@ def _explain(exc: UnexpectedInput, text: str) -> SyntaxProblem:
     expected = _accepted(exc) if isinstance(exc, UnexpectedToken) else \
         set(getattr(exc, "expected", None) or [])
     lines = text.split("\n")
+    # Point just after the last text, not at a blank line at the end of the file.
     line = len(lines)
-    column = len(lines[-1]) + 1
+    while line > 1 and not lines[line - 1].strip():
+        line -= 1
+    column = len(lines[line - 1].rstrip()) + 1
     return SyntaxProblem("E2003",
                          f"unexpected end of input, expected {_describe_expected(expected)}",
                          line, column, 1, "the text stops in the middle; finish it")
@@ -486,12 +492,3 @@ def _source_label(tree: Tree, builder: _Builder) -> str:
     if getattr(meta, "empty", True):
         return "requirement"
     return " ".join(builder.text[meta.start_pos:meta.end_pos].split())
-
-
-def duration_literal(value: timedelta) -> str:
-    """Render a timedelta the way the DSL writes it (``15m``, ``2h``, ``90s``)."""
-    seconds = int(value.total_seconds())
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

@@ -28,8 +28,9 @@ from .checker import ExprChecker, Scope
 from .codegen import Emitter, compile_function
 from .diagnostics import DiagnosticBag
 from .model import EntityDef, FieldDef
-from .parser import duration_literal, parse_cell, parse_expression
+from .parser import parse_cell, parse_expression
 from .source import Span
+from .wording import duration_text, plural
 from .yaml_loader import YamlDocument
 
 MAX_ANALYSIS_POINTS = 50_000
@@ -192,8 +193,9 @@ def build_table(doc: YamlDocument, scope_entities: dict, bag: DiagnosticBag,
         cells_raw = raw_row["cells"] if isinstance(raw_row, dict) else raw_row
         base: tuple = ("rows", r, "cells") if isinstance(raw_row, dict) else ("rows", r)
         if len(cells_raw) != width:
-            bag.error("E5005", f"row {r + 1} has {len(cells_raw)} cells, expected {width} "
-                      f"({len(inputs)} input(s) then {len(outputs)} output(s))", file,
+            bag.error("E5005", f"row {r + 1} has {plural(len(cells_raw), 'cell')}, expected "
+                      f"{width} ({plural(len(inputs), 'input')} then "
+                      f"{plural(len(outputs), 'output')})", file,
                       doc.span(base))
             ok = False
             continue
@@ -332,7 +334,7 @@ def _show(v: Any) -> str:
     if v is None:
         return "null"
     if isinstance(v, timedelta):
-        return duration_literal(v)
+        return duration_text(v)
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
     return str(v)

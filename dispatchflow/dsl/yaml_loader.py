@@ -94,6 +94,12 @@ def load_yaml(source: SourceFile, bag: DiagnosticBag) -> YamlDocument | None:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         span = Span.point(mark.line + 1, mark.column + 1) if mark else None
+        if span is not None and not (source.line_text(span.line) or "").strip():
+            # An error at the end of the file: point after the last text instead.
+            line = span.line
+            while line > 1 and not (source.line_text(line) or "").strip():
+                line -= 1
+            span = Span.point(line, len((source.line_text(line) or "").rstrip()) + 1)
         problem = exc.problem or str(exc)
         hint = None
         line_text = source.line_text(mark.line + 1) if mark else None

@@ -132,7 +132,7 @@ THREE_MISTAKES = {
 
 EXPECTED = [
     ("E2001", "rules/dispatch.rules", 2, 31, "unexpected '=', expected an operator, 'as', "
-     "'dispatch', 'offer', 'require', 'ruleset', 'score', 'tiebreak' or ...",
+     "'dispatch', 'offer', 'require', 'ruleset', 'score' or 2 more",
      "use '==' to compare; '=' only appears in 'set field = value'"),
     ("E3011", "rules/sla.yaml", 9, 6, "'p1' is not a value of work_order.priority (P1, P2, P3)",
      "did you mean 'P1'?"),

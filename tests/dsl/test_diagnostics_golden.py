@@ -72,9 +72,9 @@ CASES = [
     # ---------------------------------------------------------------- E1xxx bundle / YAML
     # YAML syntax messages are libyaml's (the loader composes with CSafeLoader).
     Golden("E1001", {SITE: site("name: {type: string")}, (
-        "entities/site.yaml:5:1: E1001: YAML syntax error: did not find expected ',' or '}'",
-        "    5 | ",
-        "      | ^",
+        "entities/site.yaml:4:22: E1001: YAML syntax error: did not find expected ',' or '}'",
+        "    4 |   name: {type: string",
+        "      |                      ^",
     ), marks=(LIBYAML,)),
     Golden("E1001-colon", {SITE: site("open: {type: string}", "hours: 09:00-12:00 lunch: 13:00")}, (
         "entities/site.yaml:5:27: E1001: YAML syntax error: mapping values are not allowed in "
@@ -101,7 +101,7 @@ CASES = [
         "  hint: save the file as UTF-8",
     ), raw={SITE: "entity: site\nlabel: 站点\n".encode("gbk")}),
     Golden("E1010", {SITE: site("code: {type: integer, max_length: 8}")}, (
-        "entities/site.yaml:4:25: E1010: 'max_length' does not apply to a integer field",
+        "entities/site.yaml:4:25: E1010: 'max_length' does not apply to an integer field",
         "    4 |   code: {type: integer, max_length: 8}",
         "      |                         ^~~~~~~~~~",
         "  hint: 'max_length' is for string / text fields",
@@ -216,6 +216,7 @@ CASES = [
         "entities/site.yaml:1:9: E1023: 'rule' is a reserved word and cannot name an entity",
         "    1 | entity: rule",
         "      |         ^~~~",
+        "  hint: rename it, e.g. 'rule_record'",
     )),
     # ---------------------------------------------------------------- E2xxx syntax
     Golden("E2001", {R: ruleset('rule "P1" when work_order.priority = "P1" then tag '
@@ -254,10 +255,10 @@ CASES = [
     )),
     Golden("E2001-long-expected", {R: ruleset('rule "a" when true then tag work_order "a"',
                                               "salience 5")}, (
-        "rules/triage.rules:3:1: E2001: unexpected 'salience', expected 'dispatch', 'emit', "
-        "'notify', 'request', 'rule', 'ruleset', 'set', 'start' or ...",
+        "rules/triage.rules:3:1: E2001: unexpected 'salience', expected 'dispatch', 'emit', 'notify', 'request', 'rule', 'ruleset', 'set' or 4 more",
         "    3 | salience 5",
         "      | ^~~~~~~~",
+        "  hint: salience comes right after the rule's name: rule \"name\" salience 10 when ...",
     )),
     Golden("E2002", {R: ruleset('rule "P1" when work_order.priority == "P1" && true then tag '
                                 'work_order "urgent"')}, (
@@ -289,9 +290,9 @@ CASES = [
         "  hint: the string is not closed: end it with \" on the same line",
     )),
     Golden("E2003", {R: ruleset('rule "P1" when work_order.priority == ')}, (
-        "rules/triage.rules:3:1: E2003: unexpected end of input, expected an expression",
-        "    3 | ",
-        "      | ^",
+        "rules/triage.rules:2:38: E2003: unexpected end of input, expected an expression",
+        "    2 | rule \"P1\" when work_order.priority == ",
+        "      |                                      ^",
         "  hint: the text stops in the middle; finish it",
     )),
     # ---------------------------------------------------------------- E3xxx names and types
@@ -331,8 +332,8 @@ CASES = [
     )),
     Golden("E3004", {R: ruleset('rule "漏水" when contains_any(work_order.title) then tag '
                                 'work_order "leak"')}, (
-        "rules/triage.rules:2:16: E3004: contains_any() takes 2 argument(s), got 1",
-        '    2 | rule "漏水" when contains_any(work_order.title) then tag work_order "leak"',
+        "rules/triage.rules:2:16: E3004: contains_any() takes 2 arguments, got 1",
+        "    2 | rule \"漏水\" when contains_any(work_order.title) then tag work_order \"leak\"",
         "      |                ^~~~~~~~~~~~~~~~~~~~~~~~~~~~~~",
         "  hint: signature: contains_any(text: string | list, words: list) -> bool",
     )),
@@ -376,7 +377,7 @@ CASES = [
         "  hint: write the number with a unit: 30m, 2h, 1d",
     )),
     Golden("E3012-accept-window", {R: policy("offer grab pool, accept within 15")}, (
-        "rules/triage.rules:2:34: E3012: the accept window must be duration, got number",
+        "rules/triage.rules:2:34: E3012: the accept window must be a duration, got a number",
         "    2 |   offer grab pool, accept within 15",
         "      |                                  ^~",
         "  hint: write the number with a unit: 30m, 2h, 1d",
@@ -473,8 +474,8 @@ CASES = [
         "      | ^~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~",
     )),
     Golden("E3021", {R: ruleset('rule "p" when true then set work_order.budget = "一百"')}, (
-        "rules/triage.rules:2:49: E3021: work_order.budget must be number, got string",
-        '    2 | rule "p" when true then set work_order.budget = "一百"',
+        "rules/triage.rules:2:49: E3021: work_order.budget must be a number, got a string",
+        "    2 | rule \"p\" when true then set work_order.budget = \"一百\"",
         "      |                                                 ^~~~",
     )),
     Golden("E3021-score", {R: policy("score technician.name")}, (
@@ -560,8 +561,7 @@ CASES = [
         "  hint: move it above the rows that shadow it, or delete it",
     )),
     Golden("E5005", {T: table("first", ["work_order.priority"], ["[P1, 30m]", "[P2]"])}, (
-        "rules/sla.yaml:10:5: E5005: row 2 has 1 cells, expected 2 (1 input(s) then 1 "
-        "output(s))",
+        "rules/sla.yaml:10:5: E5005: row 2 has 1 cell, expected 2 (1 input then 1 output)",
         "   10 |   - [P2]",
         "      |     ^~~~",
     )),

@@ -13,7 +13,6 @@ import pytest
 from dispatchflow.dsl import ast
 from dispatchflow.dsl.diagnostics import Diagnostic, DiagnosticBag, render_text
 from dispatchflow.dsl.parser import (
-    duration_literal,
     parse_cell,
     parse_expression,
     parse_rules_file,
@@ -516,21 +515,3 @@ def test_bad_cells(source: str, code: str, column: int) -> None:
     assert parse_cell(source, Origin("rules/sla.yaml", 9, 8), bag) is None
     (d,) = bag.sorted()
     assert (d.code, d.file, d.line, d.column) == (code, "rules/sla.yaml", 9, 7 + column)
-
-
-# ------------------------------------------------------------------ helpers
-
-
-@pytest.mark.parametrize("value, written", [
-    (timedelta(minutes=15), "15m"), (timedelta(hours=2), "2h"), (timedelta(days=1), "1d"),
-    (timedelta(weeks=2), "2w"), (timedelta(seconds=90), "90s"), (timedelta(0), "0s"),
-    (timedelta(minutes=90), "90m"),
-])
-def test_duration_literal(value: timedelta, written: str) -> None:
-    assert duration_literal(value) == written
-    assert parse(written) == ast.Literal(S, kind="duration", value=value)
-
-
-def test_parse_duration_rejects_unknown_units() -> None:
-    with pytest.raises(ValueError, match="use a number with s, m, h, d or w"):
-        ast.parse_duration("15y")

@@ -300,7 +300,7 @@ def test_cell_value_of_the_wrong_unit(analyse) -> None:
 
 def test_output_cells_are_checked_against_the_output_type(analyse) -> None:
     assert analyse("first", ["work_order.priority"], ["[P1, 30]", "['-', 4h]"]) == [
-        ("E3012", "output 'respond_within' must be duration, got number")]
+        ("E3012", "output 'respond_within' must be a duration, got a number")]
 
 
 def test_output_enum_words_with_a_priority_list(compile_ok) -> None:
