@@ -102,12 +102,17 @@ def _same_orderable(args: list[T.Type]) -> T.Type | str:
 def distance_km(a: Any, b: Any) -> float | None:
     if a is None or b is None:
         return None
-    lat1, lng1 = _latlng(a)
-    lat2, lng2 = _latlng(b)
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lng2 - lng1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 12742.0 * math.asin(math.sqrt(h))
+    if type(a) is dict and type(b) is dict:  # the runtime form: the hot path of dispatch
+        lat1, lng1, lat2, lng2 = a["lat"], a["lng"], b["lat"], b["lng"]
+    else:
+        lat1, lng1 = _latlng(a)
+        lat2, lng2 = _latlng(b)
+    p1, p2 = _radians(lat1), _radians(lat2)
+    h = _sin((p2 - p1) / 2) ** 2 + _cos(p1) * _cos(p2) * _sin(_radians(lng2 - lng1) / 2) ** 2
+    return 12742.0 * _asin(_sqrt(h))
+
+
+_radians, _sin, _cos, _asin, _sqrt = math.radians, math.sin, math.cos, math.asin, math.sqrt
 
 
 def _latlng(point: Any) -> tuple[float, float]:

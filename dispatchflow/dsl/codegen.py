@@ -21,7 +21,7 @@ import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from . import ast
 from . import types as T
@@ -49,6 +49,12 @@ def ref_id(value: Any) -> Any:
     return value
 
 
+class TableBinding(Protocol):
+    """How generated code reads a decision table's outputs (see rules/ruleset.py)."""
+
+    def emit_path(self, path: ast.Path, emitter: Emitter) -> str: ...
+
+
 @dataclass
 class Emitter:
     """Turns checked expressions into Python expression source.
@@ -59,10 +65,12 @@ class Emitter:
 
     consts: dict[str, Any] = field(default_factory=dict)
     overrides: dict[tuple[str, str], str] = field(default_factory=dict)
-    # Table roots: table name -> the entity root its inputs read. A path
-    # ``sla_targets.x`` becomes a call of ``_table`` (a namespace entry the
-    # caller provides: (table, record, now) -> outputs dict or None).
-    tables: dict[str, str] = field(default_factory=dict)
+    # Table roots: table name -> how to read its outputs. The caller (a rule
+    # set's generator) decides how a path like ``sla_targets.x`` is evaluated.
+    tables: dict[str, TableBinding] = field(default_factory=dict)
+    # Common subexpressions already held in a local: structurally equal nodes
+    # (positions and types do not take part in equality) emit the local.
+    cse: dict[ast.Expr, str] = field(default_factory=dict)
     _tmp: itertools.count = field(default_factory=itertools.count)
 
     def const(self, value: Any) -> str:
@@ -84,7 +92,16 @@ class Emitter:
 
     # -- expressions
     def emit(self, node: ast.Expr) -> str:
+        if self.cse and node in self.cse:
+            return self.cse[node]
         return getattr(self, "_" + type(node).__name__)(node)
+
+    def hoist(self, node: ast.Expr) -> str:
+        """A statement computing ``node`` into a local that later emits reuse."""
+        local = f"_c{len(self.cse)}"
+        line = f"{local} = {self.emit(node)}"
+        self.cse[node] = local
+        return line
 
     def truthy(self, node: ast.Expr) -> str:
         """Source for ``node`` in a boolean position (null counts as false)."""
@@ -102,11 +119,7 @@ class Emitter:
         steps = list(n.steps)
         src = root_param(n.root)
         if n.root in self.tables:
-            src = f"_table({n.root!r}, {self._current_record(self.tables[n.root])}, {NOW})"
-            for step in steps:
-                t = self.tmp()
-                src = f"(None if ({t} := {src}) is None else {t}.get({step.name!r}))"
-            return src
+            return self.tables[n.root].emit_path(n, self)
         if steps and (n.root, steps[0].name) in self.overrides:
             src = self.overrides[(n.root, steps[0].name)]
             steps = steps[1:]
@@ -118,7 +131,7 @@ class Emitter:
             src = f"(None if ({t} := {src}) is None else {t}.get({step.name!r}))"
         return src
 
-    def _current_record(self, root: str) -> str:
+    def current_record(self, root: str) -> str:
         """The record as the rules so far left it (earlier sets merged in)."""
         sets = [(f, local) for (r, f), local in sorted(self.overrides.items()) if r == root]
         if not sets:
@@ -144,16 +157,17 @@ class Emitter:
         if n.name == "contains_any" and isinstance(n.args[1], ast.ListLit) and \
                 all(isinstance(i, ast.Literal) for i in n.args[1].items):
             # Lower-case the literal words once, at compile time.
-            words = self.const(tuple(str(_literal_value(i)).lower() for i in n.args[1].items))
-            hay = self.tmp()
+            words = [str(_literal_value(i)).lower() for i in n.args[1].items]
             text_src = args[0]
-            if n.args[0].type is not None and n.args[0].type.kind == T.STRING:
-                w = self.tmp()
+            if n.args[0].type is not None and n.args[0].type.kind == T.STRING and words:
+                # Unrolled: lower-case the text once, then a chain of substring tests.
+                hay = self.tmp()
+                tests = " or ".join(f"{w!r} in {hay}" for w in words)
                 if nullable:
                     return (f"(({hay} := {text_src}) is not None and "
-                            f"any({w} in {hay}.lower() for {w} in {words}))")
-                return f"any({w} in {hay} for {hay} in ({text_src}.lower(),) for {w} in {words})"
-            return f"_f_contains_any({text_src}, {words})"
+                            f"(({hay} := {hay}.lower()) is not None) and ({tests}))")
+                return f"((({hay} := {text_src}.lower()) is not None) and ({tests}))"
+            return f"_f_contains_any({text_src}, {self.const(tuple(words))})"
         return f"_f_{n.name}({', '.join(args)})"
 
     def _Unary(self, n: ast.Unary) -> str:
@@ -233,6 +247,40 @@ class Emitter:
 
     def _ListLit(self, n: ast.ListLit) -> str:
         return "[" + ", ".join(self.emit(i) for i in n.items) + "]"
+
+
+def repeated_calls(exprs: Iterable[ast.Expr]) -> list[ast.Call]:
+    """Builtin calls that occur more than once across ``exprs`` (first-seen order).
+
+    Builtins are pure, so such a call can be computed once into a local
+    (``Emitter.hoist``): e.g. a dispatch policy's ``distance_km(...)`` used by a
+    ``require`` and a ``score``.
+    """
+    counts: dict[ast.Expr, int] = {}
+
+    def walk(node: ast.Expr) -> None:
+        if isinstance(node, ast.Call) and node.name != "now":
+            counts[node] = counts.get(node, 0) + 1
+        for child in ast.children(node):
+            walk(child)
+    for expr in exprs:
+        walk(expr)
+    return [n for n, c in counts.items() if c > 1 and isinstance(n, ast.Call)]
+
+
+def _contains(expr: ast.Expr, target: ast.Expr) -> bool:
+    return expr == target or any(_contains(c, target) for c in ast.children(expr))
+
+
+def hoist_before(emitter: Emitter, pending: list[ast.Call], exprs: Iterable[ast.Expr]) -> list[str]:
+    """Hoist each pending repeated call that ``exprs`` use (removing it from ``pending``)."""
+    lines = []
+    items = list(exprs)
+    for call in list(pending):
+        if any(_contains(e, call) for e in items):
+            lines.append(emitter.hoist(call))
+            pending.remove(call)
+    return lines
 
 
 def _literal_value(node: ast.Expr) -> Any:

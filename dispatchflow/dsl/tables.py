@@ -79,6 +79,9 @@ class DecisionTable:
     # Set by analysis: every input combination matches some row, so (for
     # non-collect tables) outputs are never null for want of a row.
     complete: bool = False
+    # Set by analysis: no input combination matches two rows, so the first
+    # matching row is the only one (evaluation may stop there).
+    exclusive: bool = False
 
 
 TABLE_ENTITY_PREFIX = "table:"
@@ -223,8 +226,8 @@ def build_table(doc: YamlDocument, scope_entities: dict, bag: DiagnosticBag,
         return None
     table = DecisionTable(data["table"], entity, hit, aggregate, tuple(inputs), tuple(outputs),
                           tuple(rows), file, _label(data.get("label")), doc.span(("table",)))
-    complete = analyse(table, bag)
-    return replace(table, complete=complete and hit != "collect")
+    complete, exclusive = analyse(table, bag)
+    return replace(table, complete=complete and hit != "collect", exclusive=exclusive)
 
 
 def _enum_word(expr: ast.Expr, t: T.Type, checker: ExprChecker) -> ast.Expr:
@@ -340,17 +343,18 @@ def _show(v: Any) -> str:
     return str(v)
 
 
-def analyse(table: DecisionTable, bag: DiagnosticBag) -> bool:
+def analyse(table: DecisionTable, bag: DiagnosticBag) -> tuple[bool, bool]:
     """Report overlaps, gaps and unreachable rows (see module docs).
 
-    Returns True when the analysis proved that every input combination matches
-    some row (False when it found gaps or could not enumerate the inputs).
+    Returns (complete, exclusive): whether the analysis proved that every input
+    combination matches some row, and that none matches two rows (both False
+    when the inputs could not be enumerated).
     """
     columns = []
     for c, inp in enumerate(table.inputs):
         points = _column_points(inp, [row.cells[c] for row in table.rows])
         if points is None:
-            return False  # a non-literal cell: the input space cannot be enumerated
+            return False, False  # a non-literal cell: the input space cannot be enumerated
         if inp.expr.type is not None and inp.expr.type.nullable:
             points.append(None)  # a missing value is an input case too
         columns.append(points)
@@ -358,7 +362,7 @@ def analyse(table: DecisionTable, bag: DiagnosticBag) -> bool:
     for pts in columns:
         total *= len(pts)
     if total > MAX_ANALYSIS_POINTS:
-        return False
+        return False, False
     matchers = [_compile_row(row, len(table.inputs)) for row in table.rows]
     overlaps: dict[tuple[int, int], tuple] = {}
     gaps: list[tuple] = []
@@ -391,7 +395,7 @@ def analyse(table: DecisionTable, bag: DiagnosticBag) -> bool:
                 bag.warning("W5004", f"row {row.number} can never be chosen: earlier rows "
                             "match every case it matches", table.file, row.span,
                             "move it above the rows that shadow it, or delete it")
-    return not gaps
+    return not gaps, not overlaps
 
 
 def _same_outputs(a: TableRow, b: TableRow) -> bool:

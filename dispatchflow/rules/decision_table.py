@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..dsl.ast import Literal
 from ..dsl.codegen import NOW, Emitter, compile_expression, compile_function, root_param
 from ..dsl.tables import DecisionTable, cell_source
 from ..errors import EvaluationError
@@ -117,3 +118,33 @@ class CompiledTable:
         ranked = [(self._row_outputs(r, record, now), r) for r in hits]
         best, chosen = min(ranked, key=lambda o: order.get(o[0][out_def.name], len(order)))
         return TableResult(t.name, best, [t.rows[chosen].number])
+
+
+def compile_lookup(table: DecisionTable) -> tuple[Callable[..., Any], bool] | None:
+    """A fast lookup ``f(*input_values, record, now) -> outputs tuple | None``.
+
+    Only for tables where the first matching row is the answer: hit ``first``,
+    or ``unique`` / ``any`` when analysis proved the rows exclusive. The second
+    result says whether an output cell reads the record (otherwise callers may
+    pass None for it). Returns None for other tables.
+    """
+    if not (table.hit == "first" or (table.hit in ("unique", "any") and table.exclusive)):
+        return None
+    emitter = Emitter()
+    root = root_param(table.entity)
+    params = [f"_i{i}" for i in range(len(table.inputs))] + [root, NOW]
+    needs_record = False
+    body = []
+    for row in table.rows:
+        conds = [cell_source(cell, f"_i{i}", emitter) for i, cell in enumerate(row.cells)]
+        if all(isinstance(o, Literal) for o in row.outputs):
+            outputs = emitter.const(tuple(o.value for o in row.outputs))  # type: ignore[attr-defined]
+        else:
+            needs_record = True
+            outputs = "(" + "".join(f"{emitter.emit(o)}, " for o in row.outputs) + ")"
+        body.append(f"if {' and '.join(conds) or 'True'}:")
+        body.append(f"    return {outputs}")
+    body.append("return None")
+    fn = compile_function(f"_lookup_{table.name}", params, body, emitter,
+                          f"<table {table.name} in {table.file}>")
+    return fn, needs_record

@@ -12,9 +12,10 @@ from typing import Any
 
 from ..dsl.compiler import App
 from . import effects as fx
-from .decision_table import CompiledTable, TableResult
+from .decision_table import CompiledTable, TableResult, compile_lookup
 from .policy import CompiledPolicy
 from .ruleset import CompiledRuleset, RulesetResult, compile_ruleset
+from .table_access import GenericTable, LazyTable
 
 
 class Engine:
@@ -31,11 +32,21 @@ class Engine:
         compiled = self._rulesets.get(name)
         if compiled is None:
             decl = self.app.rulesets[name]
-            names = frozenset(t.name for t in self.app.tables.values() if t.entity == decl.entity)
             compiled = compile_ruleset(decl, self.app.sources.get(decl.file),
-                                       self.table_outputs, names)
+                                       self._table_bindings(decl.entity))
             self._rulesets[name] = compiled
         return compiled
+
+    def _table_bindings(self, entity: str) -> dict[str, LazyTable | GenericTable]:
+        """How rule sets on ``entity`` read each decision table over it."""
+        bindings: dict[str, LazyTable | GenericTable] = {}
+        for table in self.app.tables.values():
+            if table.entity != entity:
+                continue
+            fast = compile_lookup(table)
+            bindings[table.name] = LazyTable(table, *fast) if fast else \
+                GenericTable(table, self.table_outputs)
+        return bindings
 
     def table(self, name: str) -> CompiledTable:
         compiled = self._tables.get(name)

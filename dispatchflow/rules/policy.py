@@ -24,7 +24,15 @@ from functools import total_ordering
 from typing import Any
 
 from ..dsl import ast
-from ..dsl.codegen import NOW, Emitter, compile_expression, compile_function, root_param
+from ..dsl.codegen import (
+    NOW,
+    Emitter,
+    compile_expression,
+    compile_function,
+    hoist_before,
+    repeated_calls,
+    root_param,
+)
 from ..errors import EvaluationError
 
 
@@ -70,9 +78,16 @@ class CompiledPolicy:
         emitter = Emitter()
         emitter.consts["_fail"] = self._failure
         body = ["try:"]
+        # Calls shared between clauses (typically distance_km) are computed once,
+        # just before the first clause that needs them.
+        pending = repeated_calls([r.condition for r in decl.requires] +
+                                 [e for s in decl.scores for e in (s.value, s.guard) if e])
         for i, req in enumerate(decl.requires):
+            body.extend("    " + line for line in hoist_before(emitter, pending, [req.condition]))
             body.append(f"    if not {emitter.truthy(req.condition)}:")
             body.append(f"        return ({i}, None)")
+        score_exprs = [e for s in decl.scores for e in (s.value, s.guard) if e]
+        body.extend("    " + line for line in hoist_before(emitter, pending, score_exprs))
         body.append(f"    return (-1, {self._score_source(emitter) or '0'})")
         # A try block costs nothing on Python 3.11+ unless it raises.
         body.append("except (TypeError, AttributeError, KeyError, ValueError, "

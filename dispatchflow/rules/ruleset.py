@@ -24,6 +24,7 @@ from ..dsl import ast
 from ..dsl.codegen import NOW, Emitter, compile_function, root_param
 from ..errors import EvaluationError
 from . import effects as fx
+from .table_access import UNSET, GenericTable, LazyTable, fields_read
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class RuleTrace:
     line: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RulesetResult:
     ruleset: str
     effects: list[fx.Effect]
@@ -52,7 +53,7 @@ class CompiledRuleset:
     ordered: list[ast.RuleDecl]
     condition_texts: list[list[str]]
     _fast: Callable[..., Any]
-    _links: _TableLinks
+    _tables: dict[str, LazyTable | GenericTable]
     _traced: Callable[..., Any] | None = field(default=None, repr=False)
 
     @property
@@ -68,10 +69,9 @@ class CompiledRuleset:
         try:
             if not trace:
                 fired, effects = self._fast(record, now)
-                return RulesetResult(self.decl.name, effects,
-                                     [self.ordered[i].name for i in fired])
+                return RulesetResult(self.decl.name, effects, fired)
             if self._traced is None:
-                self._traced = _generate(self.decl, self.ordered, True, self._links)
+                self._traced = _generate(self.decl, self.ordered, True, self._tables)
             fired, effects, failures = self._traced(record, now)
         except EvaluationError:
             raise
@@ -90,27 +90,19 @@ class CompiledRuleset:
                              traces)
 
 
-TableLookup = Callable[[str, dict[str, Any], datetime], "dict[str, Any] | None"]
-
-
 def compile_ruleset(decl: ast.RulesetDecl, source_text: str | None = None,
-                    tables: TableLookup | None = None,
-                    table_names: frozenset[str] = frozenset()) -> CompiledRuleset:
+                    tables: dict[str, LazyTable | GenericTable] | None = None
+                    ) -> CompiledRuleset:
     """Order the rules by salience and generate the rule set's function.
 
-    ``tables`` evaluates a decision table named in ``table_names`` on a record,
-    for rules that read table outputs (``sla_targets.response_within``).
+    ``tables`` binds the decision tables the rules may read
+    (``sla_targets.response_within``); see ``rules/table_access.py``.
     """
     ordered = sorted(decl.rules, key=lambda r: -r.salience)  # stable: file order on ties
     texts = [[_text(c, source_text) for c in ast.conjuncts(r.condition)] for r in ordered]
-    links = _TableLinks(tables, table_names)
-    return CompiledRuleset(decl, ordered, texts, _generate(decl, ordered, False, links), links)
-
-
-@dataclass(frozen=True)
-class _TableLinks:
-    lookup: TableLookup | None
-    names: frozenset[str]
+    bindings = dict(tables or {})
+    return CompiledRuleset(decl, ordered, texts, _generate(decl, ordered, False, bindings),
+                           bindings)
 
 
 def _text(node: ast.Expr, source: str | None) -> str:
@@ -126,21 +118,27 @@ def _text(node: ast.Expr, source: str | None) -> str:
 
 
 def _generate(decl: ast.RulesetDecl, ordered: list[ast.RuleDecl], traced: bool,
-              links: _TableLinks) -> Callable[..., Any]:
+              tables: dict[str, LazyTable | GenericTable]) -> Callable[..., Any]:
     ent = decl.entity
     rec = root_param(ent)
-    emitter = Emitter(tables={name: ent for name in links.names})
-    emitter.consts["_table"] = links.lookup
+    emitter = Emitter(tables=dict(tables))
+    lazy = [b for b in tables.values() if isinstance(b, LazyTable)]
+    emitter.consts["_UNSET"] = UNSET
+    # A set of field f makes the lazy tables that read f stale.
+    stale_after = {b.local: fields_read(b.table) for b in lazy}
     consts = {"_SetField": fx.SetField, "_AddTag": fx.AddTag, "_RemoveTag": fx.RemoveTag,
               "_EmitEvent": fx.EmitEvent, "_Notify": fx.Notify, "_StartFlow": fx.StartFlow,
               "_RequestDispatch": fx.RequestDispatch}
     emitter.consts.update(consts)
-    # Fields set by one rule and read by a later one live in locals (see module docs).
+    # Fields set by one rule and read later (directly, or through a table's
+    # inputs) live in locals; see module docs.
+    read = _fields_read(ent, ordered).union(*(fields_read(b.table) for b in tables.values()))
     set_fields = {a.target.steps[0].name for r in ordered for a in r.actions
-                  if isinstance(a, ast.SetAction) and a.target.steps}
+                  if isinstance(a, ast.SetAction) and a.target.steps} & read
     body = ["_fired = []", "_fx = []"]
     if traced:
         body.append("_failed = {}")
+    body.extend(f"{b.local} = _UNSET" for b in lazy)
     for fname in sorted(set_fields):
         local = f"_s_{fname}"
         body.append(f"{local} = {rec}.get({fname!r})")
@@ -159,9 +157,13 @@ def _generate(decl: ast.RulesetDecl, ordered: list[ast.RuleDecl], traced: bool,
             body.append("if _ok:")
         else:
             body.append(f"if {emitter.truthy(rule.condition)}:")
-        body.append(f"    _fired.append({i})")
+        body.append(f"    _fired.append({i if traced else name})")
         for action in rule.actions:
             body.extend("    " + line for line in _action_lines(action, ent, name, emitter))
+            if isinstance(action, ast.SetAction):
+                fname = action.target.steps[0].name
+                body.extend(f"    {local} = _UNSET" for local, reads in stale_after.items()
+                            if fname in reads)
         if decl.hit == "first":
             body.append("    return (_fired, _fx" + (", _failed)" if traced else ")"))
     body.append("return (_fired, _fx" + (", _failed)" if traced else ")"))
@@ -169,10 +171,30 @@ def _generate(decl: ast.RulesetDecl, ordered: list[ast.RuleDecl], traced: bool,
                             f"<ruleset {decl.name} in {decl.file}>")
 
 
+def _fields_read(ent: str, rules: list[ast.RuleDecl]) -> set[str]:
+    """First-level fields of the record that any condition or set value reads."""
+    names: set[str] = set()
+
+    def walk(node: ast.Expr) -> None:
+        if isinstance(node, ast.Path) and node.root == ent and node.steps:
+            names.add(node.steps[0].name)
+        for child in ast.children(node):
+            walk(child)
+    for rule in rules:
+        walk(rule.condition)
+        for action in rule.actions:
+            if isinstance(action, ast.SetAction):
+                walk(action.value)
+    return names
+
+
 def _action_lines(action: ast.Action, ent: str, rule: str, emitter: Emitter) -> list[str]:
     if isinstance(action, ast.SetAction):
         fname = action.target.steps[0].name
-        local = emitter.overrides[(ent, fname)]
+        local = emitter.overrides.get((ent, fname))
+        if local is None:  # never read by a rule: no need to keep it in a local
+            return [f"_fx.append(_SetField({ent!r}, {fname!r}, {emitter.emit(action.value)}, "
+                    f"{rule}))"]
         return [f"{local} = {emitter.emit(action.value)}",
                 f"_fx.append(_SetField({ent!r}, {fname!r}, {local}, {rule}))"]
     if isinstance(action, ast.TagAction):

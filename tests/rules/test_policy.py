@@ -176,3 +176,24 @@ def test_generated_policy_code_is_one_function(nearest) -> None:
     src = nearest.evaluate.__dispatchflow_source__
     assert src.startswith("def _policy_nearest_")
     assert src.count("return (") == 4  # three requirements and the score
+
+
+# ------------------------------------------------------------------ shared subexpressions
+
+
+def test_a_call_shared_by_require_and_score_is_computed_once(make_engine, now) -> None:
+    policy = make_engine({"rules/dispatch.rules": """\
+        dispatch policy near for work_order from technician
+          require distance_km(work_order.location, technician.location) <= 5km as "太远"
+          score 10 * (1 - distance_km(work_order.location, technician.location) / 5km)
+        """}).policy("near")
+    src = policy.evaluate.__dispatchflow_source__
+    assert src.count("_f_distance_km(") == 1
+    here = {"lat": 31.23, "lng": 121.47}
+    order_ = {**ORDER, "location": here}
+    near = tech(location={"lat": 31.24, "lng": 121.47})
+    far = tech(location={"lat": 31.40, "lng": 121.47})
+    failed, score = policy.evaluate(order_, near, now)
+    assert failed == -1 and score == pytest.approx(policy.explain(order_, near, now).score)
+    assert policy.evaluate(order_, far, now) == (0, None)
+    assert policy.evaluate(order_, tech(location=None), now) == (0, None)  # null distance
