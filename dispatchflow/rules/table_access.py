@@ -69,9 +69,9 @@ class GenericTable:
 
     def emit_path(self, path: ast.Path, emitter: Emitter) -> str:
         emitter.consts["_table"] = self.evaluate
-        t = self.table
-        src = f"_table({t.name!r}, {emitter.current_record(t.entity)}, {NOW})"
+        table = self.table
+        src = f"_table({table.name!r}, {emitter.current_record(table.entity)}, {NOW})"
         for step in path.steps:
-            t = emitter.tmp()
-            src = f"(None if ({t} := {src}) is None else {t}.get({step.name!r}))"
+            tmp = emitter.tmp()
+            src = f"(None if ({tmp} := {src}) is None else {tmp}.get({step.name!r}))"
         return src
