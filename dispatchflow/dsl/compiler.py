@@ -92,6 +92,20 @@ def compile_bundle(root: str | Path) -> CompileResult:
     return CompileResult(None if bag.has_errors else app, bag.sorted())
 
 
+def _unique_decls(decls: list, what: str, bag: DiagnosticBag) -> dict[str, Any]:
+    """Rule sets or policies by name; a repeated name is E1020 at the later one."""
+    out: dict[str, Any] = {}
+    for decl in decls:
+        if decl.name in out:
+            span = getattr(decl, "header_span", None) or decl.span
+            bag.error("E1020", f"{what} '{decl.name}' is already defined in "
+                      f"{out[decl.name].file}", decl.file, span,
+                      "rename one of them; names are unique across the bundle's .rules files")
+            continue
+        out[decl.name] = decl
+    return out
+
+
 def _named(docs: list, key: str, bag: DiagnosticBag) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for doc in docs:
@@ -139,14 +153,8 @@ def _compile(loaded: LoadedBundle, bag: DiagnosticBag) -> App:
     flow_docs = _named(docs.get("flow", []), "flow", bag)
     form_docs = _named(docs.get("form", []), "form", bag)
     channel_docs = _named(docs.get("channel", []), "channel", bag)
-    policy_decls: dict[str, ast.PolicyDecl] = {}
-    for rf in rules_files:
-        for p in rf.policies:
-            if p.name in policy_decls:
-                bag.error("E1020", f"dispatch policy '{p.name}' is already defined in "
-                          f"{policy_decls[p.name].file}", p.file, p.header_span)
-                continue
-            policy_decls[p.name] = p
+    policy_decls = _unique_decls([p for rf in rules_files for p in rf.policies],
+                                 "dispatch policy", bag)
     names = Names(set(notif_docs), set(flow_docs), role_names,
                   {n: p.entity for n, p in policy_decls.items()}, broken)
 
@@ -167,14 +175,9 @@ def _compile(loaded: LoadedBundle, bag: DiagnosticBag) -> App:
         else:
             broken.add(("table", tname))
 
-    rulesets: dict[str, ast.RulesetDecl] = {}
-    for rf in rules_files:
-        for rs in rf.rulesets:
-            if rs.name in rulesets:
-                bag.error("E1020", f"ruleset '{rs.name}' is already defined in "
-                          f"{rulesets[rs.name].file}", rs.file, rs.span)
-                continue
-            rulesets[rs.name] = check_ruleset(rs, entities, names, bag, tables)
+    rulesets = {name: check_ruleset(rs, entities, names, bag, tables) for name, rs in
+                _unique_decls([rs for rf in rules_files for rs in rf.rulesets], "ruleset",
+                              bag).items()}
     policies = {n: check_policy(p, entities, names, bag) for n, p in policy_decls.items()}
 
     ctx = Context(entities, user, role_names,

@@ -166,18 +166,18 @@ CASES = [
     )),
     Golden("E1020-policy", {R: policy("require technician.on_shift")
                             + policy("require true")}, (
-        "rules/triage.rules:3:1: E1020: dispatch policy 'nearest' is already defined in "
-        "rules/triage.rules",
+        "rules/triage.rules:3:1: E1020: dispatch policy 'nearest' is already defined in rules/triage.rules",
         "    3 | dispatch policy nearest for work_order from technician",
         "      | ^~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~",
+        "  hint: rename one of them; names are unique across the bundle's .rules files",
     )),
     Golden("E1020-ruleset", {"rules/intake.rules": ruleset('rule "a" when true then tag '
                                                            'work_order "a"'),
                              R: ruleset('rule "b" when true then tag work_order "b"')}, (
-        "rules/triage.rules:1:1: E1020: ruleset 'triage' is already defined in "
-        "rules/intake.rules",
+        "rules/triage.rules:1:1: E1020: ruleset 'triage' is already defined in rules/intake.rules",
         "    1 | ruleset triage on work_order.created",
         "      | ^",
+        "  hint: rename one of them; names are unique across the bundle's .rules files",
     )),
     Golden("E1021", {SITE: site("owner: {type: reference, entity: custmer}")}, (
         "entities/site.yaml:4:36: E1021: field 'owner' refers to unknown entity 'custmer'",
