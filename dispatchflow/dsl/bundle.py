@@ -55,7 +55,40 @@ class LoadedBundle:
         return h.hexdigest()
 
 
-def _read(path: Path, rel: str, bag: DiagnosticBag) -> SourceFile | None:
+def _kind_of(rel: str) -> str | None:
+    """The YAML kind of a bundle-relative path, or None (``.rules`` and others)."""
+    parts = rel.split("/")
+    for name, kind in YAML_KINDS:
+        if name.endswith(".yaml"):
+            if rel == name:
+                return kind
+        elif len(parts) == 2 and parts[0] == name and parts[1].endswith((".yaml", ".yml")):
+            return kind
+    return None
+
+
+def read_bundle_files(root: str | Path, bag: DiagnosticBag) -> dict[str, str] | None:
+    """Every bundle file under ``root`` as {relative path: text}; None if not a folder."""
+    base = Path(root)
+    if not base.is_dir():
+        bag.error("E1003", "bundle folder does not exist or is not a folder", str(root))
+        return None
+    files: dict[str, str] = {}
+    candidates = [base / "app.yaml", base / "roles.yaml"] + [
+        p for name, _ in YAML_KINDS if not name.endswith(".yaml") and (base / name).is_dir()
+        for p in sorted((base / name).glob("*")) if p.suffix in (".yaml", ".yml")] + \
+        (sorted((base / "rules").glob("*.rules")) if (base / "rules").is_dir() else [])
+    for path in candidates:
+        if not path.is_file():
+            continue
+        rel = path.relative_to(base).as_posix()
+        text = _read(path, rel, bag)
+        if text is not None:
+            files[rel] = text
+    return files
+
+
+def _read(path: Path, rel: str, bag: DiagnosticBag) -> str | None:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             bag.error("E1003", f"file is larger than {MAX_FILE_BYTES // 1024} KiB", rel)
@@ -68,49 +101,43 @@ def _read(path: Path, rel: str, bag: DiagnosticBag) -> SourceFile | None:
     except OSError as exc:
         bag.error("E1003", f"cannot read file: {exc.strerror}", rel)
         return None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    source = SourceFile(rel, text)
-    bag.add_source(source)
-    return source
+    return text[1:] if text.startswith("\ufeff") else text
 
 
 def load_bundle(root: str | Path, bag: DiagnosticBag) -> LoadedBundle:
     """Read every bundle file under ``root``; problems go to ``bag``."""
-    base = Path(root)
-    bundle = LoadedBundle(base)
-    if not base.is_dir():
-        bag.error("E1003", "bundle folder does not exist or is not a folder", str(root))
-        return bundle
-    if not (base / "app.yaml").is_file():
+    files = read_bundle_files(root, bag)
+    if files is None:
+        return LoadedBundle(Path(root))
+    return load_sources(files, bag, Path(root))
+
+
+def load_sources(files: dict[str, str], bag: DiagnosticBag,
+                 root: Path | None = None) -> LoadedBundle:
+    """Load a bundle from {relative path: text} (a folder's files, or a stored version)."""
+    bundle = LoadedBundle(root or Path("."))
+    if "app.yaml" not in files:
         bag.error("E1022", "missing app.yaml", "app.yaml",
                   hint="every bundle starts with app.yaml (run 'dispatchflow init DIR' for one)")
-    for name, kind in YAML_KINDS:
-        target = base / name
-        files = [target] if name.endswith(".yaml") else sorted(
-            p for p in target.glob("*") if p.suffix in (".yaml", ".yml")) if target.is_dir() \
-            else []
-        for path in files:
-            if not path.is_file():
-                continue
-            rel = path.relative_to(base).as_posix()
-            source = _read(path, rel, bag)
-            if source is None:
-                continue
+    order = {kind: i for i, (_, kind) in enumerate(YAML_KINDS)}
+    yaml_files = sorted(((rel, _kind_of(rel)) for rel in files if _kind_of(rel)),
+                        key=lambda item: (order[item[1] or ""], item[0]))
+    for rel, kind in yaml_files:
+        assert kind is not None
+        source = SourceFile(rel, files[rel])
+        bag.add_source(source)
+        bundle.sources[rel] = source.text
+        doc = load_yaml(source, bag)
+        if doc is None:
+            continue
+        if validate_document(doc, kind, bag):
+            bundle.documents.setdefault(kind, []).append(doc)
+        elif isinstance(doc.data, dict) and isinstance(doc.data.get(kind), str):
+            bundle.broken.add((kind, doc.data[kind]))
+    for rel in sorted(files):
+        if rel.startswith("rules/") and rel.endswith(".rules"):
+            source = SourceFile(rel, files[rel])
+            bag.add_source(source)
             bundle.sources[rel] = source.text
-            doc = load_yaml(source, bag)
-            if doc is None:
-                continue
-            if validate_document(doc, kind, bag):
-                bundle.documents.setdefault(kind, []).append(doc)
-            elif isinstance(doc.data, dict) and isinstance(doc.data.get(kind), str):
-                bundle.broken.add((kind, doc.data[kind]))
-    rules_dir = base / "rules"
-    if rules_dir.is_dir():
-        for path in sorted(rules_dir.glob("*.rules")):
-            rel = path.relative_to(base).as_posix()
-            source = _read(path, rel, bag)
-            if source is not None:
-                bundle.sources[rel] = source.text
-                bundle.rules_sources.append(source)
+            bundle.rules_sources.append(source)
     return bundle

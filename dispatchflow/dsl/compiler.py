@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from . import ast
-from .bundle import LoadedBundle, load_bundle
+from .bundle import LoadedBundle, load_bundle, load_sources
 from .diagnostics import Diagnostic, DiagnosticBag
 from .entities import build_entities, build_fields, check_references
 from .items import (
@@ -89,6 +89,13 @@ def compile_bundle(root: str | Path) -> CompileResult:
     bag = DiagnosticBag()
     loaded = load_bundle(root, bag)
     app = _compile(loaded, bag)
+    return CompileResult(None if bag.has_errors else app, bag.sorted())
+
+
+def compile_sources(files: dict[str, str]) -> CompileResult:
+    """Compile a bundle given as {relative path: text} (e.g. a stored app version)."""
+    bag = DiagnosticBag()
+    app = _compile(load_sources(files, bag), bag)
     return CompileResult(None if bag.has_errors else app, bag.sorted())
 
 

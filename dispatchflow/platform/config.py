@@ -1,0 +1,58 @@
+"""Settings from the environment, with the embedded default when nothing is set.
+
+- ``DATABASE_URL``: SQLAlchemy URL (e.g. ``postgresql+psycopg://...``); default a
+  SQLite file in the home folder.
+- ``REDIS_URL``: when set, jobs go to RQ; unset means inline execution.
+- ``DISPATCHFLOW_HOME``: the home folder (default ``./.dispatchflow``).
+- ``DISPATCHFLOW_SECRET_KEY``: signs sessions, CSRF tokens and tracking links.
+  In the embedded default a random key is created once and kept (mode 0600) in
+  the home folder, so restarts keep users logged in; production sets it.
+- ``DISPATCHFLOW_MAX_UPLOAD_MB``: upload size limit.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from . import defaults
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration; build with :meth:`from_env`, override with ``replace``."""
+
+    home: Path
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    max_upload_mb: float = defaults.MAX_UPLOAD_MB
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        env = os.environ
+        home = Path(str(overrides.pop("home", None) or env.get("DISPATCHFLOW_HOME")
+                        or defaults.HOME_DIR)).resolve()
+        database_url = str(overrides.pop("database_url", None) or env.get("DATABASE_URL")
+                           or f"sqlite:///{home / defaults.SQLITE_FILE}")
+        secret = overrides.pop("secret_key", None) or env.get("DISPATCHFLOW_SECRET_KEY") \
+            or _embedded_secret(home)
+        settings = cls(home=home, database_url=database_url,
+                       redis_url=env.get("REDIS_URL") or None, secret_key=str(secret),
+                       max_upload_mb=float(env.get("DISPATCHFLOW_MAX_UPLOAD_MB",
+                                                   defaults.MAX_UPLOAD_MB)))
+        return replace(settings, **overrides)  # type: ignore[arg-type]
+
+
+def _embedded_secret(home: Path) -> str:
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key)
+    return key
