@@ -176,5 +176,151 @@ def _show(value: Any) -> str:
         return repr(value)
 
 
+# ------------------------------------------------------------------ versions
+
+
+def _database() -> Any:
+    """An engine on DATABASE_URL (default: the embedded SQLite file) with system tables."""
+    from .platform.config import Settings
+    from .platform.db import create_system_tables, make_engine
+
+    engine = make_engine(Settings.from_env().database_url)
+    create_system_tables(engine)
+    return engine
+
+
+def _who() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in some containers
+        return None
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(file_okay=False))
+@click.option("--dry-run", is_flag=True, help="print the migration plan; change nothing")
+@click.option("--allow-destructive", is_flag=True,
+              help="allow steps that delete data (dropped fields, entities, narrowed types)")
+@click.option("--note", default=None, help="a note stored with the version")
+def publish(bundle: str, dry_run: bool, allow_destructive: bool, note: str | None) -> None:
+    """Publish BUNDLE as the next app version and migrate its tables (DATABASE_URL)."""
+    from .platform.migrate import DestructiveChangeRefused
+    from .platform.versions import publish as publish_app
+
+    if not Path(bundle).is_dir():
+        click.echo(f"{bundle}: not a folder", err=True)
+        sys.exit(EXIT_USAGE)
+    result = _compile_or_report(bundle, "text")
+    if not result.ok:
+        sys.exit(EXIT_PROBLEMS)
+    assert result.app is not None
+    engine = _database()
+    try:
+        outcome = publish_app(engine, result.app, created_by=_who(), dry_run=dry_run,
+                              allow_destructive=allow_destructive, note=note)
+    except DestructiveChangeRefused as exc:
+        n = len(exc.plan.destructive_steps)
+        click.echo(exc.plan.text())
+        click.echo(f"refused: {n} destructive step(s); re-run with --allow-destructive",
+                   err=True)
+        sys.exit(EXIT_PROBLEMS)
+    except DispatchflowError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    finally:
+        engine.dispose()
+    if outcome.unchanged:
+        click.echo(f"unchanged: version {outcome.number} is active with the same sources "
+                   f"({result.app.digest[:12]})")
+        return
+    click.echo(outcome.plan.text())
+    if dry_run:
+        click.echo(f"dry run: nothing changed (this would be version {outcome.number})")
+    else:
+        click.echo(f"published version {outcome.number}")
+
+
+@main.command("versions")
+def versions_cmd() -> None:
+    """List published app versions; * marks the active one."""
+    from .platform.versions import list_versions
+
+    engine = _database()
+    try:
+        rows = list_versions(engine)
+    finally:
+        engine.dispose()
+    if not rows:
+        click.echo("no versions published yet; run: dispatchflow publish BUNDLE")
+        return
+    table = [("#", "", "bundle", "digest", "created (UTC)", "by", "note")] + [
+        (str(v.number), "*" if v.active else "", v.bundle_version, v.digest[:12],
+         v.created_at.strftime("%Y-%m-%d %H:%M"), v.created_by or "", v.note or "")
+        for v in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    for r in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+
+
+@main.command()
+@click.argument("number", type=int)
+def rollback(number: int) -> None:
+    """Activate version NUMBER again; its tables change additively only (no data is lost)."""
+    from .platform.versions import rollback as rollback_to
+
+    engine = _database()
+    try:
+        info = rollback_to(engine, number, created_by=_who())
+    except DispatchflowError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    finally:
+        engine.dispose()
+    click.echo(f"active version: {info.number} ({info.app_name} {info.bundle_version}, "
+               f"{info.digest[:12]})")
+
+
+@main.command()
+@click.argument("old")
+@click.argument("new", required=False)
+def diff(old: str, new: str | None) -> None:
+    """Show what changed from OLD to NEW (rules, fields, tables, flows, ...).
+
+    Each of OLD and NEW is a version number, "active", or a bundle folder. With
+    one argument the active version is compared with it.
+    """
+    from .platform.app_diff import diff_apps, render_changes
+
+    if new is None:
+        old, new = "active", old
+    engine: Any = None
+    try:
+        apps = []
+        for spec in (old, new):
+            if Path(spec).is_dir():
+                result = _compile_or_report(spec, "text")
+                if result.app is None:
+                    sys.exit(EXIT_PROBLEMS)
+                apps.append(result.app)
+                continue
+            if spec != "active" and not spec.isdigit():
+                click.echo(f"{spec}: neither a version number nor a bundle folder", err=True)
+                sys.exit(EXIT_USAGE)
+            from .platform.versions import load_app
+
+            engine = engine or _database()
+            apps.append(load_app(engine, None if spec == "active" else int(spec)))
+    except DispatchflowError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    finally:
+        if engine is not None:
+            engine.dispose()
+    for line in render_changes(diff_apps(apps[0], apps[1])):
+        click.echo(line)
+
+
 if __name__ == "__main__":
     main()

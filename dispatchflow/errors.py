@@ -65,7 +65,19 @@ class EvaluationError(DispatchflowError):
 
 
 class ValidationError(DispatchflowError):
-    """Submitted data does not satisfy an entity or form schema."""
+    """Submitted data does not satisfy an entity or form schema.
+
+    ``errors`` lists field-level problems (objects with ``field``, ``code`` and
+    ``message``) when there are any.
+    """
+
+    def __init__(self, message: str, *, errors: list | None = None, **kw) -> None:
+        super().__init__(message, **kw)
+        self.errors = list(errors or [])
+
+
+class NotFoundError(DispatchflowError):
+    """No such record, or the actor may not see it (the two are indistinguishable)."""
 
 
 class PermissionDenied(DispatchflowError):

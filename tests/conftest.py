@@ -307,3 +307,47 @@ def evaluate(check_expr: Callable[..., Checked], now: datetime) -> Callable[...,
         fn = compile_expression(checked.node, ["work_order", "technician"], boolean=boolean)
         return fn(work_order or {}, technician or {}, at or now)
     return run
+
+
+# ------------------------------------------------------------------ databases
+
+PG_BASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+
+
+def _pg_schema() -> str:
+    """A fresh PostgreSQL schema for one test (fails loudly when the server is down)."""
+    import secrets
+
+    import sqlalchemy as sa
+
+    schema = "t_" + secrets.token_hex(6)
+    try:
+        engine = sa.create_engine(PG_BASE_URL)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        engine.dispose()
+    except sa.exc.OperationalError as exc:  # pragma: no cover - environment problem
+        pytest.fail(f"PostgreSQL is not reachable on 127.0.0.1:5432 ({exc.orig}); start it "
+                    f"with: {PG_START}", pytrace=False)
+    return schema
+
+
+def _drop_pg_schema(schema: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(PG_BASE_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """A database URL for an empty database: a SQLite file, then a fresh PG schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    schema = _pg_schema()
+    yield f"{PG_BASE_URL}?options=-csearch_path%3D{schema}"
+    _drop_pg_schema(schema)

@@ -1,0 +1,338 @@
+"""The records service: create, get, list, update, delete and timeline of records.
+
+Every write stores the record, an audit row (actor, channel, before/after
+changes) and an outbox event in ONE transaction, so nothing accepted is lost
+and every change is explainable. Every call goes through the app's
+:class:`~dispatchflow.platform.authz.Authorizer` (default deny): the action must
+be allowed, rows are limited by the row filters (in SQL), reads are masked to
+the readable fields and writes limited to the writable ones. A record the
+actor may not see is reported exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, asc, desc, false, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from ..dsl.model import EntityDef
+from ..errors import ConflictError, DslError, NotFoundError, ValidationError
+from ..forms.validation import FieldError, validate_payload
+from . import defaults
+from .actors import Actor
+from .db import audit_log, outbox
+from .jsonvalues import changes, json_record, json_value
+from .storage import from_row, to_row
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: JSON records and the cursor of the next page (or None)."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class RecordService:
+    """Records of the active app version; see module docs."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+
+    # ------------------------------------------------------------------ helpers
+    def _entity(self, name: str) -> EntityDef:
+        entity = self.rt.app.entities.get(name)
+        if entity is None:
+            raise NotFoundError(f"no entity '{name}'")
+        return entity
+
+    def _visible(self, actor: Actor, entity: str, action: str) -> ColumnElement[bool]:
+        table = self.rt.tables[entity]
+        clause = self.rt.authz.row_clause(actor, entity, action, table, self.rt.tables)
+        alive = table.c.deleted_at.is_(None)
+        return alive if clause is None else and_(alive, clause)
+
+    def _load(self, conn: Connection, actor: Actor, entity: str, record_id: int, action: str,
+              lock: bool = False) -> Any:
+        table = self.rt.tables[entity]
+        query = select(table).where(table.c.id == record_id).where(
+            self._visible(actor, entity, action))
+        if lock:
+            query = query.with_for_update()
+        row = conn.execute(query).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no {entity} {record_id}")
+        return row
+
+    def _record(self, entity: EntityDef, row: Any) -> dict[str, Any]:
+        rec = from_row(entity, row, self.rt.tz)
+        rec["row_version"] = row["row_version"]
+        return rec
+
+    def _present(self, actor: Actor, entity: EntityDef, rec: dict[str, Any]) -> dict[str, Any]:
+        return json_record(entity, rec, self.rt.authz.readable_fields(actor, entity.name))
+
+    def _check_references(self, conn: Connection, entity: EntityDef,
+                          values: dict[str, Any]) -> list[FieldError]:
+        errors = []
+        for name, value in values.items():
+            f = entity.fields.get(name)
+            if f is None or f.kind != "reference" or value is None or not f.reference:
+                continue
+            target = self.rt.tables[f.reference]
+            found = conn.execute(select(target.c.id).where(target.c.id == value)
+                                 .where(target.c.deleted_at.is_(None))).first()
+            if found is None:
+                errors.append(FieldError(name, "reference", self.rt.message(
+                    "reference_missing", entity=f.reference, id=value)))
+        return errors
+
+    def _write_log(self, conn: Connection, actor: Actor, entity: str, record_id: int,
+                   action: str, event: str, change: dict[str, Any], now: datetime) -> None:
+        conn.execute(audit_log.insert().values(
+            entity=entity, record_id=record_id, action=action, actor=actor.user_id,
+            channel=actor.channel, at=now, changes=change,
+            version_number=self.rt.version_number))
+        conn.execute(outbox.insert().values(
+            entity=entity, record_id=record_id, event=event, created_at=now, attempts=0,
+            payload={"id": record_id, "changed": sorted(change), "actor": actor.user_id,
+                     "channel": actor.channel},
+            version_number=self.rt.version_number))
+
+    def _resolver(self, conn: Connection) -> Callable[[str, Any], dict[str, Any] | None]:
+        def resolve(entity: str, record_id: Any) -> dict[str, Any] | None:
+            table = self.rt.tables.get(entity)
+            if table is None or record_id is None:
+                return None
+            row = conn.execute(select(table).where(table.c.id == record_id)).mappings().first()
+            return None if row is None else self._record(self.rt.app.entities[entity], row)
+        return resolve
+
+    # ------------------------------------------------------------------ API
+    def create(self, actor: Actor, entity_name: str, payload: Any, *, form: str | None = None,
+               locale: str | None = None) -> dict[str, Any]:
+        """Validate and store a new record; returns it as the actor may see it.
+
+        Raises PermissionDenied, ValidationError (with field errors; nothing written).
+        """
+        entity = self._entity(entity_name)
+        self.rt.authz.require(actor, entity_name, "create")
+        locale = locale or self.rt.app.default_locale
+        now = self.rt.clock()
+        checked = validate_payload(self.rt.app, entity_name, payload, mode="create", form=form,
+                                   locale=locale,
+                                   writable=self.rt.authz.writable_fields(actor, entity_name),
+                                   now=now)
+        if checked.errors:
+            raise ValidationError("the record is not valid", errors=checked.errors)
+        values = dict(checked.values)
+        for f in entity.fields.values():
+            if not f.system and f.name not in values and f.default is not None:
+                values[f.name] = self.rt.default_value(f)
+        table = self.rt.tables[entity_name]
+        with self.rt.engine.begin() as conn:
+            ref_errors = self._check_references(conn, entity, values)
+            if ref_errors:
+                raise ValidationError("the record is not valid", errors=ref_errors)
+            candidate = {**values, "tags": [], "created_by": actor.user_id}
+            if not self.rt.authz.row_allowed(actor, entity_name, "create", candidate,
+                                             resolve=self._resolver(conn), now=now):
+                raise ValidationError("you may not create this record", errors=[FieldError(
+                    "", "row_filter", self.rt.message("row_filter", locale=locale))])
+            row = {**to_row(entity, values), "created_at": now, "updated_at": now,
+                   "created_by": actor.user_id, "row_version": 1, "tags": []}
+            record_id = conn.execute(table.insert().values(**row)).inserted_primary_key[0]
+            stored = conn.execute(select(table).where(table.c.id == record_id)).mappings().one()
+            rec = self._record(entity, stored)
+            self._write_log(conn, actor, entity_name, record_id, "create", "created",
+                            changes({}, {k: v for k, v in rec.items() if k in values}), now)
+        return self._present(actor, entity, rec)
+
+    def get(self, actor: Actor, entity_name: str, record_id: int) -> dict[str, Any]:
+        """One record as the actor may see it; NotFoundError if absent or not visible."""
+        entity = self._entity(entity_name)
+        self.rt.authz.require(actor, entity_name, "read")
+        with self.rt.engine.begin() as conn:
+            rec = self._record(entity, self._load(conn, actor, entity_name, record_id, "read"))
+            if entity.sensitive:
+                conn.execute(audit_log.insert().values(
+                    entity=entity_name, record_id=record_id, action="read",
+                    actor=actor.user_id, channel=actor.channel, at=self.rt.clock(),
+                    version_number=self.rt.version_number))
+        return self._present(actor, entity, rec)
+
+    def list(self, actor: Actor, entity_name: str, *, filter: str | None = None,
+             sort: str | None = None, limit: int = defaults.PAGE_SIZE,
+             cursor: str | None = None) -> Page:
+        """A page of visible records: ``filter`` is a DSL condition, ``sort`` a field
+        name (``-`` prefix for descending); ``cursor`` continues a previous page."""
+        from .sql_filter import parse_filter, to_sql
+
+        entity = self._entity(entity_name)
+        self.rt.authz.require(actor, entity_name, "read")
+        table = self.rt.tables[entity_name]
+        limit = max(1, min(int(limit), defaults.MAX_PAGE_SIZE))
+        readable = self.rt.authz.readable_fields(actor, entity_name)
+        query = select(table).where(self._visible(actor, entity_name, "read"))
+        if filter:
+            expr = parse_filter(self.rt.app, entity_name, filter)
+            hidden = _paths_outside(expr, entity_name, readable)
+            if hidden:
+                raise DslError(f"cannot filter on '{hidden}'", hint="filter on fields you can "
+                               "read")
+            query = query.where(to_sql(expr, record_root=entity_name, table=table,
+                                       tables=self.rt.tables, entities=self.rt.app.entities,
+                                       params={}, now=self.rt.clock()))
+        descending = bool(sort and sort.startswith("-"))
+        sort_field = (sort or "id").lstrip("-")
+        if sort_field not in table.c or (sort_field not in readable and sort_field != "id"):
+            raise ValidationError(f"cannot sort by '{sort_field}'", errors=[FieldError(
+                "sort", "sort", f"cannot sort by '{sort_field}'")])
+        column = table.c[sort_field]
+        if cursor:
+            last_value, last_id = _decode_cursor(cursor)
+            after = (column < last_value) if descending else (column > last_value)
+            tie = (table.c.id < last_id) if descending else (table.c.id > last_id)
+            if last_value is None:
+                query = query.where(and_(column.is_(None), tie))
+            else:
+                query = query.where(or_(after, and_(column == last_value, tie),
+                                        column.is_(None) if not descending else false()))
+        order = desc if descending else asc
+        query = query.order_by(order(column).nulls_last() if not descending
+                               else order(column).nulls_last(), order(table.c.id))
+        query = query.limit(limit + 1)
+        with self.rt.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [self._present(actor, entity, self._record(entity, r)) for r in rows]
+        next_cursor = _encode_cursor(rows[-1][sort_field], rows[-1]["id"]) \
+            if more and rows else None
+        return Page(items, next_cursor)
+
+    def update(self, actor: Actor, entity_name: str, record_id: int, payload: Any, *,
+               expected_version: int | None, locale: str | None = None) -> dict[str, Any]:
+        """Apply a partial update; ConflictError when ``expected_version`` is stale."""
+        entity = self._entity(entity_name)
+        self.rt.authz.require(actor, entity_name, "update")
+        locale = locale or self.rt.app.default_locale
+        now = self.rt.clock()
+        checked = validate_payload(self.rt.app, entity_name, payload, mode="update",
+                                   locale=locale,
+                                   writable=self.rt.authz.writable_fields(actor, entity_name),
+                                   now=now)
+        if checked.errors:
+            raise ValidationError("the changes are not valid", errors=checked.errors)
+        table = self.rt.tables[entity_name]
+        with self.rt.engine.begin() as conn:
+            row = self._load(conn, actor, entity_name, record_id, "update", lock=True)
+            if expected_version is not None and row["row_version"] != expected_version:
+                raise ConflictError(f"{entity_name} {record_id} was changed by someone else "
+                                    f"(version {row['row_version']}, not {expected_version})",
+                                    hint="reload the record and apply your change again")
+            before = self._record(entity, row)
+            ref_errors = self._check_references(conn, entity, checked.values)
+            if ref_errors:
+                raise ValidationError("the changes are not valid", errors=ref_errors)
+            after = {**before, **checked.values}
+            if not self.rt.authz.row_allowed(actor, entity_name, "update", after,
+                                             resolve=self._resolver(conn), now=now):
+                raise ValidationError("this change would move the record out of your reach",
+                                      errors=[FieldError("", "row_filter", self.rt.message(
+                                          "row_filter", locale=locale))])
+            diff = changes({k: before.get(k) for k in checked.values}, checked.values)
+            if not diff:
+                return self._present(actor, entity, before)
+            result = conn.execute(
+                update(table).where(table.c.id == record_id)
+                .where(table.c.row_version == row["row_version"])
+                .values(**to_row(entity, checked.values), updated_at=now,
+                        row_version=row["row_version"] + 1))
+            if result.rowcount != 1:
+                raise ConflictError(f"{entity_name} {record_id} was changed by someone else",
+                                    hint="reload the record and apply your change again")
+            stored = conn.execute(select(table).where(table.c.id == record_id)).mappings().one()
+            self._write_log(conn, actor, entity_name, record_id, "update", "updated", diff, now)
+        return self._present(actor, entity, self._record(entity, stored))
+
+    def delete(self, actor: Actor, entity_name: str, record_id: int, *,
+               expected_version: int | None = None) -> None:
+        """Soft-delete (the row stays, marked deleted, with its audit trail)."""
+        self._entity(entity_name)
+        self.rt.authz.require(actor, entity_name, "delete")
+        now = self.rt.clock()
+        table = self.rt.tables[entity_name]
+        with self.rt.engine.begin() as conn:
+            row = self._load(conn, actor, entity_name, record_id, "delete", lock=True)
+            if expected_version is not None and row["row_version"] != expected_version:
+                raise ConflictError(f"{entity_name} {record_id} was changed by someone else",
+                                    hint="reload the record before deleting it")
+            conn.execute(update(table).where(table.c.id == record_id)
+                         .values(deleted_at=now, updated_at=now,
+                                 row_version=row["row_version"] + 1))
+            self._write_log(conn, actor, entity_name, record_id, "delete", "deleted", {}, now)
+
+    def timeline(self, actor: Actor, entity_name: str, record_id: int) -> list[dict[str, Any]]:
+        """What happened to a visible record, oldest first (audit rows; changes masked)."""
+        self._entity(entity_name)
+        self.rt.authz.require(actor, entity_name, "read")
+        readable = self.rt.authz.readable_fields(actor, entity_name)
+        with self.rt.engine.connect() as conn:
+            self._load(conn, actor, entity_name, record_id, "read")
+            rows = conn.execute(select(audit_log).where(audit_log.c.entity == entity_name)
+                                .where(audit_log.c.record_id == record_id)
+                                .order_by(audit_log.c.id)).mappings().all()
+        return [{"at": json_value(_aware(r["at"])), "action": r["action"], "actor": r["actor"],
+                 "channel": r["channel"], "version": r["version_number"],
+                 "changes": {k: v for k, v in (r["changes"] or {}).items() if k in readable}}
+                for r in rows]
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _paths_outside(expr: Any, root: str, readable: frozenset[str]) -> str | None:
+    """The first field path of ``expr`` the actor may not read (filters must not leak)."""
+    from ..dsl import ast
+
+    def walk(node: Any) -> str | None:
+        if isinstance(node, ast.Path) and node.steps and node.root in (root, "record"):
+            if node.steps[0].name not in readable:
+                return node.steps[0].name
+        for child in ast.children(node):
+            found = walk(child)
+            if found:
+                return found
+        return None
+    return walk(expr)
+
+
+def _encode_cursor(value: Any, record_id: int) -> str:
+    raw = json.dumps([json_value(value), record_id, isinstance(value, datetime)])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[Any, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value, record_id, is_datetime = json.loads(raw)
+        if is_datetime and value is not None:
+            value = datetime.fromisoformat(value)
+        return value, int(record_id)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise ValidationError("invalid cursor", errors=[FieldError(
+            "cursor", "cursor", "invalid cursor: use next_cursor from the previous page")]) \
+            from exc

@@ -1,0 +1,90 @@
+"""Who is calling: session login for pages, bearer tokens for the API.
+
+The API accepts only ``Authorization: Bearer <token>`` (never the session
+cookie), which is why it can be CSRF-exempt. Pages use a signed session
+cookie (HttpOnly, SameSite=Lax) and CSRF tokens on every form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import (
+    Blueprint,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from ..platform.actors import Actor
+from ..platform.runtime import Runtime
+from ..platform.users import actor_for_token, authenticate, load_actor
+from .i18n import locale, t
+
+bp = Blueprint("auth", __name__)
+
+
+def runtime() -> Runtime:
+    rt: Runtime = current_app.extensions["dispatchflow"]
+    return rt
+
+
+def token_actor() -> Actor | None:
+    """The actor of a valid bearer token on this request, or None."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return actor_for_token(runtime().engine, token.strip())
+
+
+def session_actor() -> Actor | None:
+    """The logged-in user of this browser session, or None."""
+    if "actor" not in g:
+        user_id = session.get("user_id")
+        g.actor = load_actor(runtime().engine, user_id) if user_id else None
+    actor: Actor | None = g.actor
+    return actor
+
+
+def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if session_actor() is None:
+            return redirect(url_for("auth.login", next=request.path))
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: an open redirect would let a phishing link bounce through us.
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("portal.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    error = None
+    if request.method == "POST":
+        actor = authenticate(runtime().engine, request.form.get("username", ""),
+                             request.form.get("password", ""))
+        if actor is not None:
+            session.clear()
+            session["user_id"] = actor.user_id
+            return redirect(_safe_next(request.args.get("next")))
+        error = t("login_failed")
+    return render_template("login.html", error=error, lang=locale()), 200 if error is None \
+        else 401
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Any:
+    session.clear()
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,322 @@
+"""Channels without HTTP: signatures, mapping with transforms, e-mail parsing, deliveries."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from dispatchflow.dsl.compiler import App, compile_bundle
+from dispatchflow.errors import ValidationError
+from dispatchflow.platform import channels
+from dispatchflow.platform.actors import SYSTEM_ACTOR
+from dispatchflow.platform.channels import (
+    BadMessage,
+    Channel,
+    ChannelNotConfigured,
+    MappingRule,
+    MessageTooLarge,
+    SignatureInvalid,
+    UnknownChannel,
+    channel,
+    deliver_email,
+    deliver_webhook,
+    html_text,
+    map_payload,
+    parse_email,
+    sign,
+    verify_signature,
+)
+from dispatchflow.platform.config import Settings
+from dispatchflow.platform.db import audit_log, files, outbox
+from dispatchflow.platform.runtime import Runtime
+from dispatchflow.platform.versions import publish
+
+REFERENCE = Path(__file__).resolve().parents[2] / "examples" / "field-service"
+NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+SECRET = b"s3cret-shared-with-wechat"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def intake_bundle(root: Path) -> Path:
+    """The reference bundle, its e-mail channel signed and mapping attachments to photos."""
+    shutil.copytree(REFERENCE, root)
+    email = root / "channels" / "email.yaml"
+    text = email.read_text("utf-8").replace("mapping:\n", "mapping:\n  attachments: photos\n")
+    email.write_text(text + "secret_env: EMAIL_CHANNEL_SECRET\n", "utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> App:
+    result = compile_bundle(intake_bundle(tmp_path_factory.mktemp("intake") / "bundle"))
+    assert result.app is not None, result.diagnostics
+    return result.app
+
+
+@pytest.fixture(scope="module")
+def reference_app() -> App:
+    result = compile_bundle(REFERENCE)
+    assert result.app is not None, result.diagnostics
+    return result.app
+
+
+@pytest.fixture
+def rt(tmp_path: Path, app: App, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    monkeypatch.setenv("WECHAT_WEBHOOK_SECRET", SECRET.decode())
+    monkeypatch.setenv("EMAIL_CHANNEL_SECRET", SECRET.decode())
+    runtime = Runtime(Settings.from_env(home=tmp_path / "home",
+                                        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                                        secret_key="test"))
+    publish(runtime.engine, app, created_by="test")
+    runtime.refresh()
+    yield runtime
+    runtime.engine.dispose()
+
+
+@pytest.fixture
+def customer(rt: Runtime) -> int:
+    return int(rt.records.create(SYSTEM_ACTOR, "customer",
+                                 {"name": "张伟", "phone": "13800000001"})["id"])
+
+
+def count(rt: Runtime, table: Any) -> int:
+    with rt.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+# ------------------------------------------------------------------ signatures
+
+
+def test_signature_accepts_prefixed_and_bare_hex_in_any_case() -> None:
+    body = "{\"设备编号\": \"AC-1\"}".encode()
+    digest = hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+    assert sign(SECRET, body) == "sha256=" + digest
+    assert verify_signature(SECRET, body, "sha256=" + digest)
+    assert verify_signature(SECRET, body, digest)
+    assert verify_signature(SECRET, body, "  SHA256=" + digest.upper() + " ")
+
+
+@pytest.mark.parametrize("header", ["", "sha256=", "sha1=abc", "sha256=" + "0" * 64, "zz" * 32,
+                                    "sha256=" + "ä" * 64])
+def test_signature_rejects_wrong_or_malformed_values(header: str) -> None:
+    assert not verify_signature(SECRET, b"{}", header)
+
+
+def test_signature_of_another_body_or_secret_is_rejected() -> None:
+    assert not verify_signature(SECRET, b"{}", sign(SECRET, b"{ }"))
+    assert not verify_signature(b"other", b"{}", sign(SECRET, b"{}"))
+    assert not verify_signature(b"", b"{}", sign(b"", b"{}"))
+
+
+def test_missing_secret_env_var_refuses_with_the_variable_name(
+        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WECHAT_WEBHOOK_SECRET", raising=False)
+    with pytest.raises(ChannelNotConfigured) as err:
+        channel(app, "wechat").secret()
+    assert err.value.message == "channel secret not configured: set WECHAT_WEBHOOK_SECRET"
+
+
+def test_a_channel_without_secret_env_refuses_every_message(reference_app: App) -> None:
+    with pytest.raises(ChannelNotConfigured) as err:
+        channel(reference_app, "email").secret({})
+    assert err.value.message == ("channel 'email' has no secret_env, so it refuses every "
+                                 "message")
+    assert "secret_env: EMAIL_CHANNEL_SECRET" in (err.value.hint or "")
+
+
+def test_authenticate_names_the_channels_header(app: App) -> None:
+    ch = channel(app, "wechat")
+    env = {"WECHAT_WEBHOOK_SECRET": SECRET.decode()}
+    with pytest.raises(SignatureInvalid, match="missing X-Wechat-Signature header"):
+        channels.authenticate(ch, b"{}", None, env)
+    with pytest.raises(SignatureInvalid, match="does not match"):
+        channels.authenticate(ch, b"{}", sign(b"nope", b"{}"), env)
+    channels.authenticate(ch, b"{}", sign(SECRET, b"{}"), env)
+
+
+# ------------------------------------------------------------------ mapping
+
+
+def test_channels_are_compiled_once_per_app_version(app: App) -> None:
+    ch = channel(app, "wechat")
+    assert ch is channel(app, "wechat")
+    assert ch.kind == "webhook" and ch.entity == "work_order"
+    assert ch.signature_header == "X-Wechat-Signature" and ch.max_body_bytes == 256 * 1024
+    assert channel(app, "email").signature_header == "X-Dispatchflow-Signature"
+
+
+def test_unknown_channel_or_wrong_kind_lists_the_channels(app: App) -> None:
+    with pytest.raises(UnknownChannel) as err:
+        channel(app, "wechatt")
+    assert err.value.hint == "channels: email (email), wechat (webhook)"
+    with pytest.raises(UnknownChannel, match="no email channel 'wechat'"):
+        channel(app, "wechat", "email")
+
+
+def test_map_payload_applies_mapping_transforms_and_defaults(app: App) -> None:
+    mapped = map_payload(app, "wechat", {
+        "客户编号": "12", "设备编号": " ac-0012 ", "故障描述": "  客厅空调不制冷 ",
+        "故障类型": "家用空调", "联系电话": 13800000001, "位置": "31.2304, 121.4737",
+        "预约时间": "2026-03-03T10:00:00+08:00", "来源": "小程序", "openid": "o-1"}, NOW)
+    assert mapped.errors == []
+    assert mapped.payload == {
+        "customer": 12, "asset_code": "AC-0012", "description": "客厅空调不制冷",
+        "category": "aircon", "contact_phone": "13800000001",
+        "location": {"lat": 31.2304, "lng": 121.4737},
+        "scheduled_at": "2026-03-03T10:00:00+08:00",
+        "channel": "wechat", "title": "微信报修"}
+    assert mapped.skipped == ["来源", "openid"]
+
+
+def test_transforms_see_text_and_defaults_fill_what_is_missing(app: App) -> None:
+    mapped = map_payload(app, "wechat", {"故障类型": "中央空调不制冷", "地址": None}, NOW)
+    assert mapped.payload == {"category": "hvac", "channel": "wechat", "title": "微信报修"}
+    assert map_payload(app, "wechat", {}, NOW).payload["category"] == "appliance"
+
+
+def test_a_failing_transform_is_a_field_error(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(value: Any, now: datetime) -> Any:
+        raise ZeroDivisionError("no")
+
+    broken = Channel("wechat", "webhook", "work_order", "channels/wechat.yaml", None,
+                     "X-Sig", None, (MappingRule("设备编号", "asset_code", boom),))
+    monkeypatch.setattr(channels, "channel", lambda *_a, **_k: broken)
+    mapped = map_payload(app, "wechat", {"设备编号": "x"}, NOW)
+    assert [(e.field, e.code, e.message) for e in mapped.errors] == [
+        ("asset_code", "transform", "“设备编号”的值无效。")]
+    assert mapped.payload == {}
+
+
+# ------------------------------------------------------------------ e-mail
+
+
+def make_email(body: str, *, subject: str = "空调漏水", html: str | None = None,
+               attachments: list[tuple[str, str, bytes]] = ()) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "张伟 <zhang.wei@example.com>"
+    msg["To"] = "service@example.com"
+    msg["Subject"] = subject
+    msg.set_content(body)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    for filename, ctype, data in attachments:
+        main, sub = ctype.split("/")
+        msg.add_attachment(data, maintype=main, subtype=sub, filename=filename)
+    return msg.as_bytes()
+
+
+def test_parse_email_reads_subject_body_sender_key_lines_and_attachments(app: App) -> None:
+    raw = make_email("客户编号: 7\n位置：31.2,121.5\n备注: 不在映射里\n\n空调外机一直滴水。\n",
+                     attachments=[("外机.png", "image/png", PNG)])
+    external, attachments = parse_email(raw, app, "email")
+    assert external == {"subject": "空调漏水", "客户编号": "7", "位置": "31.2,121.5",
+                        "body": "备注: 不在映射里\n\n空调外机一直滴水。",
+                        "from": "zhang.wei@example.com"}
+    assert [(a.filename, a.content_type, a.data) for a in attachments] == [
+        ("外机.png", "image/png", PNG)]
+
+
+def test_parse_email_without_text_part_uses_the_html_without_tags(app: App) -> None:
+    msg = EmailMessage()
+    msg["Subject"] = "漏水"  # sent RFC 2047-encoded
+    msg.set_content("<html><head><style>p{color:red}</style></head><body><p>卫生间"
+                    "<b>漏水</b>&amp;跳闸</p><script>alert(1)</script><div>设备编号: ac-7"
+                    "</div></body></html>", subtype="html")
+    external, attachments = parse_email(msg.as_bytes(), app, "email")
+    assert external == {"subject": "漏水", "设备编号": "ac-7", "body": "卫生间漏水&跳闸"}
+    assert attachments == []
+
+
+def test_html_text_drops_tags_scripts_and_keeps_block_breaks() -> None:
+    assert html_text("<p>a &lt;b&gt;</p><br>c<script>x()</script>  d") == "a <b>\nc d"
+
+
+def test_parse_email_refuses_garbage_and_too_much_text(app: App) -> None:
+    with pytest.raises(BadMessage, match="not an RFC 822 message"):
+        parse_email(b"\x00\x01 just bytes", app, "email")
+    with pytest.raises(MessageTooLarge, match="larger than 512 KB"):
+        parse_email(make_email("长" * 200_000), app, "email")
+
+
+# ------------------------------------------------------------------ deliveries
+
+
+def test_deliver_webhook_creates_the_record_as_the_channel(rt: Runtime, customer: int) -> None:
+    body = json.dumps({"客户编号": customer, "设备编号": "ac-1", "故障描述": "热水器不出热水",
+                       "故障类型": "热水器", "位置": {"lat": 31.2, "lng": 121.5}, "x": 1},
+                      ensure_ascii=False).encode()
+    delivery = deliver_webhook(rt, "wechat", body, sign(SECRET, body))
+    assert delivery.skipped == ["x"]
+    stored = rt.records.get(SYSTEM_ACTOR, "work_order", delivery.record["id"])
+    assert (stored["asset_code"], stored["category"], stored["channel"], stored["title"]) == \
+        ("AC-1", "water_heater", "wechat", "微信报修")
+    with rt.engine.connect() as conn:
+        audit = conn.execute(select(audit_log).where(audit_log.c.entity == "work_order")
+                             ).mappings().one()
+    assert (audit["actor"], audit["channel"]) == ("channel:wechat", "wechat")
+
+
+@pytest.mark.parametrize("body, message", [
+    (b"[1, 2]", "the body must be a JSON object"),
+    (b"{not json", "the body is not valid JSON"),
+    (b"\xff\xfe{}", "the body is not valid JSON"),
+])
+def test_deliver_webhook_refuses_non_objects(rt: Runtime, body: bytes, message: str) -> None:
+    with pytest.raises(BadMessage) as err:
+        deliver_webhook(rt, "wechat", body, sign(SECRET, body))
+    assert err.value.message == message
+
+
+def test_invalid_webhook_raises_field_errors_and_writes_nothing(rt: Runtime) -> None:
+    body = '{"联系电话": "12345", "客户编号": 99}'.encode()
+    with pytest.raises(ValidationError) as err:
+        deliver_webhook(rt, "wechat", body, sign(SECRET, body))
+    fields = {e.field for e in err.value.errors}
+    assert {"contact_phone", "location"} <= fields
+    assert count(rt, rt.tables["work_order"]) == 0 and count(rt, outbox) == 0
+
+
+def test_deliver_email_stores_accepted_attachments_in_the_mapped_field(
+        rt: Runtime, customer: int) -> None:
+    raw = make_email(f"客户编号: {customer}\n位置: 31.2,121.5\n设备编号: ac-9\n\n外机漏水。",
+                     subject="  空调漏水 ", attachments=[("a.png", "image/png", PNG),
+                                                     ("报价.pdf", "application/pdf", b"%PDF-1")])
+    delivery = deliver_email(rt, "email", raw, sign(SECRET, raw))
+    assert delivery.skipped == ["from", "attachment 报价.pdf: application/pdf not accepted "
+                                "by photos"]
+    stored = rt.records.get(SYSTEM_ACTOR, "work_order", delivery.record["id"])
+    assert (stored["title"], stored["description"], stored["asset_code"], stored["channel"]) == \
+        ("空调漏水", "外机漏水。", "AC-9", "email")
+    assert stored["location"] == {"lat": 31.2, "lng": 121.5}
+    assert len(stored["photos"]) == 1
+    with rt.engine.connect() as conn:
+        kept = conn.execute(select(files)).mappings().one()
+    assert (kept["id"], kept["filename"], kept["data"]) == (stored["photos"][0], "a.png", PNG)
+
+
+def test_invalid_email_removes_its_attachments_again(rt: Runtime) -> None:
+    raw = make_email("没有客户编号和位置", attachments=[("a.png", "image/png", PNG)])
+    with pytest.raises(ValidationError) as err:
+        deliver_email(rt, "email", raw, sign(SECRET, raw))
+    assert {"customer", "location"} <= {e.field for e in err.value.errors}
+    assert count(rt, files) == 0 and count(rt, rt.tables["work_order"]) == 0
+
+
+def test_email_larger_than_the_upload_limit_is_refused_before_parsing(
+        rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    monkeypatch.setattr(rt, "settings", replace(rt.settings, max_upload_mb=0.001))
+    raw = make_email("x" * 2000)
+    with pytest.raises(MessageTooLarge, match="larger than 0.001 MB"):
+        deliver_email(rt, "email", raw, sign(SECRET, raw))

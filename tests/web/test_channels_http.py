@@ -1,0 +1,282 @@
+"""``/channels``: signed webhooks and e-mails through the Flask test client."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import shutil
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from dispatchflow.dsl.compiler import App, compile_bundle
+from dispatchflow.platform.actors import SYSTEM_ACTOR
+from dispatchflow.platform.config import Settings
+from dispatchflow.platform.db import audit_log, files, outbox
+from dispatchflow.platform.files import load_file
+from dispatchflow.platform.runtime import Runtime
+from dispatchflow.platform.versions import publish
+from dispatchflow.web.app import create_app
+from dispatchflow.web.channels import bp as channels_bp
+
+REFERENCE = Path(__file__).resolve().parents[2] / "examples" / "field-service"
+SECRET = "wechat-shared-secret"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 128
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="module")
+def intake_app(tmp_path_factory: pytest.TempPathFactory) -> App:
+    """The reference bundle with its e-mail channel signed and attachments mapped to photos."""
+    root = tmp_path_factory.mktemp("intake") / "bundle"
+    shutil.copytree(REFERENCE, root)
+    email = root / "channels" / "email.yaml"
+    text = email.read_text("utf-8").replace("mapping:\n", "mapping:\n  attachments: photos\n")
+    email.write_text(text + "secret_env: EMAIL_CHANNEL_SECRET\n", "utf-8")
+    result = compile_bundle(root)
+    assert result.app is not None, result.diagnostics
+    return result.app
+
+
+def make_runtime(url: str, home: Path, app: App) -> Runtime:
+    runtime = Runtime(Settings.from_env(home=home, database_url=url, secret_key="test"))
+    publish(runtime.engine, app, created_by="test")
+    runtime.refresh()
+    return runtime
+
+
+@pytest.fixture
+def secrets_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WECHAT_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("EMAIL_CHANNEL_SECRET", SECRET)
+
+
+@pytest.fixture
+def rt(tmp_path: Path, intake_app: App, secrets_set: None) -> Iterator[Runtime]:
+    runtime = make_runtime(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "home", intake_app)
+    yield runtime
+    runtime.engine.dispose()
+
+
+@pytest.fixture
+def any_rt(database_url: str, tmp_path: Path, intake_app: App,
+           secrets_set: None) -> Iterator[Runtime]:
+    runtime = make_runtime(database_url, tmp_path / "home", intake_app)
+    yield runtime
+    runtime.engine.dispose()
+
+
+def client_for(rt: Runtime) -> Any:
+    app = create_app(runtime=rt, TESTING=True)
+    if "channels" not in app.blueprints:  # until create_app registers it
+        from dispatchflow.web.app import csrf
+
+        csrf.exempt(channels_bp)
+        app.register_blueprint(channels_bp)
+    return app.test_client()
+
+
+@pytest.fixture
+def client(rt: Runtime) -> Any:
+    return client_for(rt)
+
+
+def customer(rt: Runtime) -> int:
+    return int(rt.records.create(SYSTEM_ACTOR, "customer",
+                                 {"name": "李娜", "phone": "13800000002"})["id"])
+
+
+def count(rt: Runtime, table: Any) -> int:
+    with rt.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def signed(body: bytes, header: str = "X-Wechat-Signature", secret: str = SECRET,
+           **extra: str) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {header: f"sha256={digest}", **extra}
+
+
+def wechat_body(cid: int, **changes: Any) -> bytes:
+    data = {"客户编号": cid, "设备编号": " ac-0012 ", "故障描述": "客厅空调不制冷",
+            "故障类型": "空调", "联系电话": "13800000002", "地址": " 浦东新区张江路88号 ",
+            "位置": "31.2036,121.5903", "预约时间": "2026-03-03T10:00:00+08:00",
+            "openid": "o-123"}
+    data.update(changes)
+    return json.dumps(data, ensure_ascii=False).encode()
+
+
+def post_webhook(client: Any, body: bytes, headers: dict[str, str]) -> Any:
+    return client.post("/channels/wechat", data=body,
+                       headers={"Content-Type": "application/json", **headers})
+
+
+# ------------------------------------------------------------------ webhook
+
+
+def test_signed_webhook_creates_the_mapped_record(any_rt: Runtime) -> None:
+    client = client_for(any_rt)
+    body = wechat_body(customer(any_rt))
+    res = post_webhook(client, body, signed(body))
+    assert res.status_code == 201, res.get_json()
+    reply = res.get_json()
+    assert reply["skipped"] == ["openid"]
+    stored = any_rt.records.get(SYSTEM_ACTOR, "work_order", reply["id"])
+    assert stored["asset_code"] == "AC-0012"  # 设备编号 -> asset_code, upper(trim(value))
+    assert (stored["category"], stored["channel"], stored["title"]) == \
+        ("aircon", "wechat", "微信报修")
+    assert (stored["address"], stored["description"]) == ("浦东新区张江路88号", "客厅空调不制冷")
+    assert stored["location"] == {"lat": 31.2036, "lng": 121.5903}
+    assert stored["scheduled_at"].startswith("2026-03-03T")
+    with any_rt.engine.connect() as conn:
+        audit = conn.execute(select(audit_log).where(audit_log.c.entity == "work_order")
+                             ).mappings().one()
+        event = conn.execute(select(outbox).where(outbox.c.entity == "work_order")
+                             ).mappings().one()
+    assert (audit["actor"], audit["channel"]) == ("channel:wechat", "wechat")
+    assert event["event"] == "created" and event["record_id"] == reply["id"]
+
+
+@pytest.mark.parametrize("headers, detail", [
+    ({}, "missing X-Wechat-Signature header"),
+    ({"X-Wechat-Signature": "sha256=" + "0" * 64},
+     "the X-Wechat-Signature signature does not match the body"),
+    ({"X-Dispatchflow-Signature": "wrong header"}, "missing X-Wechat-Signature header"),
+])
+def test_missing_or_wrong_signature_is_401_and_writes_nothing(
+        client: Any, rt: Runtime, headers: dict[str, str], detail: str) -> None:
+    body = wechat_body(customer(rt))
+    events = count(rt, outbox)
+    res = post_webhook(client, body, headers)
+    assert res.status_code == 401 and res.mimetype == PROBLEM
+    assert res.get_json()["detail"] == detail
+    assert count(rt, rt.tables["work_order"]) == 0 and count(rt, outbox) == events
+
+
+def test_signature_of_other_bytes_is_401(client: Any, rt: Runtime) -> None:
+    body = wechat_body(customer(rt))
+    res = post_webhook(client, body, signed(body + b" "))
+    assert res.status_code == 401
+    assert count(rt, rt.tables["work_order"]) == 0
+
+
+def test_oversized_body_is_413(client: Any, rt: Runtime) -> None:
+    body = wechat_body(customer(rt), 故障描述="很长" * 50_000)  # > 256 KB (max_body_kb)
+    res = post_webhook(client, body, signed(body))
+    assert res.status_code == 413 and res.mimetype == PROBLEM
+    assert res.get_json()["detail"] == "the body is larger than 256 KB"
+    assert count(rt, rt.tables["work_order"]) == 0
+
+
+def test_invalid_mapped_value_is_422_with_field_errors(client: Any, rt: Runtime) -> None:
+    body = wechat_body(customer(rt), 联系电话="12345", 位置="在小区门口")
+    events = count(rt, outbox)
+    res = post_webhook(client, body, signed(body))
+    assert res.status_code == 422 and res.mimetype == PROBLEM
+    problem = res.get_json()
+    fields = {e["field"] for e in problem["errors"]}
+    assert {"contact_phone", "location"} <= fields
+    assert all(e["message"] for e in problem["errors"])
+    assert count(rt, rt.tables["work_order"]) == 0 and count(rt, outbox) == events
+
+
+@pytest.mark.parametrize("body, detail", [
+    (b"[]", "the body must be a JSON object"),
+    ("不是 JSON".encode(), "the body is not valid JSON"),
+])
+def test_non_object_body_is_400(client: Any, body: bytes, detail: str) -> None:
+    res = post_webhook(client, body, signed(body))
+    assert res.status_code == 400 and res.get_json()["detail"] == detail
+
+
+def test_unknown_channel_or_wrong_kind_is_404(client: Any) -> None:
+    body = b"{}"
+    res = client.post("/channels/sms", data=body, headers=signed(body))
+    assert res.status_code == 404 and res.mimetype == PROBLEM
+    assert res.get_json()["detail"] == "no webhook channel 'sms'"
+    assert client.post("/channels/email", data=body, headers=signed(body)).status_code == 404
+    assert client.post("/channels/wechat/email", data=body,
+                       headers=signed(body)).status_code == 404
+
+
+def test_unconfigured_secret_refuses_every_request_with_503(
+        client: Any, rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WECHAT_WEBHOOK_SECRET")
+    body = wechat_body(customer(rt))
+    res = post_webhook(client, body, signed(body))
+    assert res.status_code == 503 and res.mimetype == PROBLEM
+    assert res.get_json()["detail"] == "channel secret not configured: set WECHAT_WEBHOOK_SECRET"
+    assert count(rt, rt.tables["work_order"]) == 0
+
+
+def test_channels_need_no_csrf_token(rt: Runtime) -> None:
+    app = create_app(runtime=rt, TESTING=True, WTF_CSRF_ENABLED=True)
+    if "channels" not in app.blueprints:
+        from dispatchflow.web.app import csrf
+
+        csrf.exempt(channels_bp)
+        app.register_blueprint(channels_bp)
+    body = wechat_body(customer(rt))
+    assert post_webhook(app.test_client(), body, signed(body)).status_code == 201
+
+
+# ------------------------------------------------------------------ e-mail
+
+
+def make_email(cid: int | None, attachments: list[tuple[str, str, bytes]]) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "李娜 <li.na@example.com>"
+    msg["To"] = "service@example.com"
+    msg["Subject"] = "热水器不出热水"
+    lines = ([f"客户编号: {cid}"] if cid is not None else []) + [
+        "位置: 31.2036,121.5903", "联系电话：13800000002", "", "打火后马上熄灭，照片见附件。"]
+    msg.set_content("\n".join(lines))
+    for filename, ctype, data in attachments:
+        main, sub = ctype.split("/")
+        msg.add_attachment(data, maintype=main, subtype=sub, filename=filename)
+    return msg.as_bytes()
+
+
+def post_email(client: Any, raw: bytes, headers: dict[str, str],
+               content_type: str = "message/rfc822") -> Any:
+    return client.post("/channels/email/email", data=raw,
+                       headers={"Content-Type": content_type, **headers})
+
+
+def test_email_with_an_attachment_creates_the_record_and_stores_the_file(
+        client: Any, rt: Runtime) -> None:
+    raw = make_email(customer(rt), [("热水器.png", "image/png", PNG)])
+    res = post_email(client, raw, signed(raw, "X-Dispatchflow-Signature"))
+    assert res.status_code == 201, res.get_json()
+    assert res.get_json()["skipped"] == ["from"]
+    stored = rt.records.get(SYSTEM_ACTOR, "work_order", res.get_json()["id"])
+    assert (stored["title"], stored["description"], stored["channel"]) == \
+        ("热水器不出热水", "打火后马上熄灭，照片见附件。", "email")
+    assert stored["contact_phone"] == "13800000002"
+    [file_id] = stored["photos"]
+    meta, data = load_file(rt.engine, file_id)
+    assert (meta.filename, meta.content_type, data) == ("热水器.png", "image/png", PNG)
+
+
+def test_invalid_email_is_422_and_keeps_no_file(client: Any, rt: Runtime) -> None:
+    raw = make_email(None, [("a.png", "image/png", PNG)])
+    res = post_email(client, raw, signed(raw, "X-Dispatchflow-Signature"))
+    assert res.status_code == 422
+    assert "customer" in {e["field"] for e in res.get_json()["errors"]}
+    assert count(rt, files) == 0 and count(rt, rt.tables["work_order"]) == 0
+
+
+def test_email_needs_a_signature_and_a_message_content_type(client: Any, rt: Runtime) -> None:
+    raw = make_email(customer(rt), [])
+    assert post_email(client, raw, {}).status_code == 401
+    assert post_email(client, raw, signed(raw, "X-Wechat-Signature")).status_code == 401
+    res = post_email(client, raw, signed(raw, "X-Dispatchflow-Signature"), "text/plain")
+    assert res.status_code == 415 and res.mimetype == PROBLEM
+    res = post_email(client, raw, signed(raw, "X-Dispatchflow-Signature"),
+                     "application/octet-stream")
+    assert res.status_code == 201
