@@ -322,5 +322,15 @@ def diff(old: str, new: str | None) -> None:
         click.echo(line)
 
 
+def _register_more() -> None:
+    """Commands that live in their own modules (they import the platform lazily)."""
+    from . import cli_import, cli_server
+
+    cli_server.register(main)
+    cli_import.register(main)
+
+
+_register_more()
+
 if __name__ == "__main__":
     main()

@@ -55,7 +55,8 @@ def build_fields(doc: YamlDocument, base: tuple, raw_fields: dict[str, Any],
                           doc.key_span(path + (key,)),
                           f"'{key}' is for {' / '.join(kinds)} fields")
         values = tuple(
-            EnumValue(v, {}) if isinstance(v, str) else EnumValue(v["value"], _label(v))
+            EnumValue(v, {}) if isinstance(v, str)
+            else EnumValue(v["value"], _label(v.get("label")))
             for v in spec.get("values", ()))
         if len({v.value for v in values}) != len(values):
             bag.error("E1020", "enum values repeat", doc.path, doc.span(path + ("values",)))

@@ -115,6 +115,13 @@ UI_TEXT: dict[str, dict[str, str]] = {
 }
 
 
+class _KeepMissing(dict):
+    """Format parameters that leave a placeholder nobody passed visible (``{values}``)."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
 def normalize_locale(locale: str | None, default: str = "zh") -> str:
     """``zh``/``en`` for a locale tag (``zh-CN`` -> ``zh``); ``default`` for anything else."""
     tag = (locale or "").strip().lower().replace("_", "-")
@@ -144,10 +151,7 @@ def field_message(code: str, locale: str, **params: Any) -> str:
     texts = FIELD_MESSAGES.get(code) or FIELD_MESSAGES["invalid"]
     template = texts.get(locale) or texts["en"]
     params.setdefault("label", "")
-    try:
-        return template.format(**params)
-    except (KeyError, IndexError, ValueError):
-        return template
+    return template.format_map(_KeepMissing(params))
 
 
 def expected_text(kind: str, locale: str) -> str:

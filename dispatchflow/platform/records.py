@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, asc, desc, false, or_, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..dsl.model import EntityDef
@@ -34,6 +35,9 @@ from .storage import from_row, to_row
 
 if TYPE_CHECKING:
     from .runtime import Runtime
+
+
+MAX_ID = 2**63 - 1  # ids are BIGINT; larger numbers cannot name a record
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,8 @@ class RecordService:
 
     def _load(self, conn: Connection, actor: Actor, entity: str, record_id: int, action: str,
               lock: bool = False) -> Any:
+        if not 0 < record_id <= MAX_ID:
+            raise NotFoundError(f"no {entity} {record_id}")
         table = self.rt.tables[entity]
         query = select(table).where(table.c.id == record_id).where(
             self._visible(actor, entity, action))
@@ -96,6 +102,23 @@ class RecordService:
             if found is None:
                 errors.append(FieldError(name, "reference", self.rt.message(
                     "reference_missing", entity=f.reference, id=value)))
+        return errors
+
+    def _check_unique(self, conn: Connection, entity: EntityDef, values: dict[str, Any],
+                      locale: str, exclude_id: int | None = None) -> list[FieldError]:
+        """Field errors for ``unique`` fields whose value another live record has."""
+        table = self.rt.tables[entity.name]
+        errors = []
+        for name, value in values.items():
+            f = entity.fields.get(name)
+            if f is None or not f.unique or value is None or f.kind == "geo":
+                continue
+            query = select(table.c.id).where(table.c[name] == value)
+            if exclude_id is not None:
+                query = query.where(table.c.id != exclude_id)
+            if conn.execute(query.limit(1)).first() is not None:
+                errors.append(FieldError(name, "unique", self.rt.message(
+                    "unique_taken", locale=locale, value=value)))
         return errors
 
     def _write_log(self, conn: Connection, actor: Actor, entity: str, record_id: int,
@@ -142,7 +165,8 @@ class RecordService:
                 values[f.name] = self.rt.default_value(f)
         table = self.rt.tables[entity_name]
         with self.rt.engine.begin() as conn:
-            ref_errors = self._check_references(conn, entity, values)
+            ref_errors = self._check_references(conn, entity, values) + \
+                self._check_unique(conn, entity, values, locale)
             if ref_errors:
                 raise ValidationError("the record is not valid", errors=ref_errors)
             candidate = {**values, "tags": [], "created_by": actor.user_id}
@@ -152,7 +176,11 @@ class RecordService:
                     "", "row_filter", self.rt.message("row_filter", locale=locale))])
             row = {**to_row(entity, values), "created_at": now, "updated_at": now,
                    "created_by": actor.user_id, "row_version": 1, "tags": []}
-            record_id = conn.execute(table.insert().values(**row)).inserted_primary_key[0]
+            try:
+                record_id = conn.execute(table.insert().values(**row)).inserted_primary_key[0]
+            except IntegrityError as exc:  # a concurrent writer took a unique value first
+                raise ConflictError(f"{entity_name} conflicts with a record saved meanwhile",
+                                    hint="retry; a unique value may have been taken") from exc
             stored = conn.execute(select(table).where(table.c.id == record_id)).mappings().one()
             rec = self._record(entity, stored)
             self._write_log(conn, actor, entity_name, record_id, "create", "created",
@@ -243,7 +271,8 @@ class RecordService:
                                     f"(version {row['row_version']}, not {expected_version})",
                                     hint="reload the record and apply your change again")
             before = self._record(entity, row)
-            ref_errors = self._check_references(conn, entity, checked.values)
+            ref_errors = self._check_references(conn, entity, checked.values) + \
+                self._check_unique(conn, entity, checked.values, locale, exclude_id=record_id)
             if ref_errors:
                 raise ValidationError("the changes are not valid", errors=ref_errors)
             after = {**before, **checked.values}
@@ -255,11 +284,16 @@ class RecordService:
             diff = changes({k: before.get(k) for k in checked.values}, checked.values)
             if not diff:
                 return self._present(actor, entity, before)
-            result = conn.execute(
-                update(table).where(table.c.id == record_id)
-                .where(table.c.row_version == row["row_version"])
-                .values(**to_row(entity, checked.values), updated_at=now,
-                        row_version=row["row_version"] + 1))
+            try:
+                result = conn.execute(
+                    update(table).where(table.c.id == record_id)
+                    .where(table.c.row_version == row["row_version"])
+                    .values(**to_row(entity, checked.values), updated_at=now,
+                            row_version=row["row_version"] + 1))
+            except IntegrityError as exc:
+                raise ConflictError(f"{entity_name} {record_id} conflicts with a record saved "
+                                    "meanwhile", hint="retry; a unique value may have been "
+                                    "taken") from exc
             if result.rowcount != 1:
                 raise ConflictError(f"{entity_name} {record_id} was changed by someone else",
                                     hint="reload the record and apply your change again")

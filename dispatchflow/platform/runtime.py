@@ -32,7 +32,9 @@ Clock = Callable[[], datetime]
 
 _MESSAGES = {
     "reference_missing": {"zh": "{entity} {id} 不存在", "en": "{entity} {id} does not exist"},
-    "row_filter": {"zh": "您无权以这些值保存该记录", "en": "You may not save a record with these values"},
+    "row_filter": {"zh": "您无权以这些值保存该记录",
+                   "en": "You may not save a record with these values"},
+    "unique_taken": {"zh": "“{value}”已被使用", "en": "\"{value}\" is already taken"},
 }
 
 

@@ -369,7 +369,7 @@ class _Translator:
     def guard(cmp: Any, operands: list[_Sql], strict: bool) -> ColumnElement[bool]:
         """``cmp`` made two-valued (false where an operand is NULL) when ``strict``."""
         nullable = [o for o in operands if o.nullable and not o.known]
-        if True:
+        if not strict or not nullable:
             return cmp
         if all(isinstance(o.expr, ColumnClause) for o in nullable):
             return and_(*(o.expr.is_not(None) for o in nullable), cmp)

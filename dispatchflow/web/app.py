@@ -6,15 +6,17 @@ from typing import Any
 
 from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFProtect
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..platform.config import Settings
 from ..platform.runtime import NoActiveVersion, Runtime
-from . import api, auth, portal
+from . import api, auth, channels, portal
 from .i18n import label, locale, t
 from .problems import problem
 
 csrf = CSRFProtect()
+
+MACHINE_PATHS = ("/api/", "/channels/")
 
 # Pages load only our own scripts and styles; uploads and signatures are data: images.
 CSP = ("default-src 'self'; img-src 'self' data: blob:; script-src 'self'; "
@@ -38,7 +40,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     app.extensions["dispatchflow"] = rt
     csrf.init_app(app)
     csrf.exempt(api.bp)
+    csrf.exempt(channels.bp)  # callers authenticate every request by HMAC signature
     app.register_blueprint(api.bp)
+    app.register_blueprint(channels.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(portal.bp)
     app.jinja_env.globals.update(t=t, label=label, locale=locale)
@@ -54,10 +58,21 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_exc: RequestEntityTooLarge) -> Any:
         limit = f"{rt.settings.max_upload_mb:g} MB"
-        if request.path.startswith("/api/"):
+        if request.path.startswith(MACHINE_PATHS):
             return problem(413, "too-large", "Request too large",
                            f"the request is larger than {limit}")
         return render_template("error.html", message=f"> {limit}"), 413
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        # Machine callers always get problem+json, whatever layer rejected the request.
+        if request.path.startswith(MACHINE_PATHS):
+            slug = (exc.name or "error").lower().replace(" ", "-")
+            response = problem(exc.code or 500, slug, exc.name or "Error", exc.description)
+            if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
+                response.headers["Allow"] = ", ".join(exc.valid_methods)
+            return response
+        return exc
 
     @app.errorhandler(NoActiveVersion)
     def _no_version(_exc: NoActiveVersion) -> Any:

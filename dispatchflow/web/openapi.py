@@ -53,7 +53,7 @@ def _document(digest: str, app: App) -> dict[str, Any]:
     schemas: dict[str, Any] = {"Problem": PROBLEM}
     paths: dict[str, Any] = {}
     id_param = {"name": "id", "in": "path", "required": True,
-                "schema": {"type": "integer", "minimum": 1}}
+                "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}}
     for name, entity in app.entities.items():
         title = entity.label.get("en") or name
         for mode, suffix in (("read", ""), ("create", "Create"), ("update", "Update")):

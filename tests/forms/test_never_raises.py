@@ -82,7 +82,7 @@ def test_parse_and_render_never_raise(app: App, fields: dict, form: str, mode: s
     assert html.startswith("<form") and html.endswith("</form>")
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=40)
 @given(values=st.dictionaries(st.sampled_from(FIELD_NAMES), json_values, max_size=10))
 def test_render_shows_any_values(app: App, values: dict) -> None:
     for form in app.forms:

@@ -48,11 +48,8 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 def intake_bundle(root: Path) -> Path:
-    """The reference bundle, its e-mail channel signed and mapping attachments to photos."""
+    """A copy of the reference bundle (its e-mail channel is signed and maps attachments)."""
     shutil.copytree(REFERENCE, root)
-    email = root / "channels" / "email.yaml"
-    text = email.read_text("utf-8").replace("mapping:\n", "mapping:\n  attachments: photos\n")
-    email.write_text(text + "secret_env: EMAIL_CHANNEL_SECRET\n", "utf-8")
     return root
 
 
@@ -126,9 +123,15 @@ def test_missing_secret_env_var_refuses_with_the_variable_name(
     assert err.value.message == "channel secret not configured: set WECHAT_WEBHOOK_SECRET"
 
 
-def test_a_channel_without_secret_env_refuses_every_message(reference_app: App) -> None:
+def test_a_channel_without_secret_env_refuses_every_message(tmp_path: Path) -> None:
+    root = intake_bundle(tmp_path / "bundle")
+    email = root / "channels" / "email.yaml"
+    email.write_text(email.read_text("utf-8").replace(
+        "secret_env: EMAIL_CHANNEL_SECRET\n", ""), "utf-8")
+    unsigned = compile_bundle(root).app
+    assert unsigned is not None
     with pytest.raises(ChannelNotConfigured) as err:
-        channel(reference_app, "email").secret({})
+        channel(unsigned, "email").secret({})
     assert err.value.message == ("channel 'email' has no secret_env, so it refuses every "
                                  "message")
     assert "secret_env: EMAIL_CHANNEL_SECRET" in (err.value.hint or "")

@@ -397,8 +397,9 @@ def _lit_int(v: int) -> str:
 bool_leaves = st.sampled_from(["record.flag", "record.done", "true", "false",
                                "(record.n > 0)", "(record.s is null)"])
 int_leaves = st.one_of(st.integers(-3, 5).map(_lit_int),
-                       st.sampled_from(["record.n", "record.site.floor", "user.level",
-                                        "len(record.s)", "record.site.parent.floor", "record.id"]))
+                       st.sampled_from(["record.n", "record.n", "record.n", "record.site.floor",
+                                        "user.level", "len(record.s)",
+                                        "record.site.parent.floor", "record.id"]))
 
 
 def _if(t: tuple[str, str, str]) -> str:
@@ -454,6 +455,8 @@ atoms = st.one_of(
     st.tuples(CMP, st.sampled_from(KINDS)).map(lambda t: f"(record.kind {t[0]} {q(t[1])})"),
     st.sampled_from([("record.site.zone", ZONES), ("record.kind", KINDS),
                      ("lower(record.s)", TEXTS)]).flatmap(_membership),
+    st.tuples(int_exprs, st.sampled_from(["%", "/"]), int_exprs, CMP, int_exprs).map(
+        lambda t: f"(({t[0]} {t[1]} {t[2]}) {t[3]} {t[4]})"),
     st.tuples(int_exprs, st.booleans(), st.lists(st.integers(-3, 5).map(_lit_int),
                                                  max_size=3)).map(_in),
     st.tuples(st.sampled_from(["record.site", "record.site.parent"]), EQ,
@@ -482,7 +485,7 @@ conditions = st.recursive(atoms, lambda c: st.one_of(
 
 
 def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return st.one_of(st.none(), strategy)
+    return st.one_of(st.none(), strategy, strategy)  # null one time in three
 
 
 sites = st.tuples(*[st.fixed_dictionaries({
@@ -499,7 +502,7 @@ tickets = st.lists(st.fixed_dictionaries({
     "day": maybe(st.just(date(2026, 3, 1))),
     "site": maybe(st.integers(1, 4)),
     "spot": maybe(st.just({"lat": 31.2, "lng": 121.5})),
-    "deleted": st.sampled_from([False, False, False, True])}), max_size=6).map(
+    "deleted": st.sampled_from([False, False, False, True])}), max_size=8).map(
     lambda rows: [{**r, "id": i + 1} for i, r in enumerate(rows)])
 users = st.fixed_dictionaries({
     "id": st.just("u1"), "name": st.just("Ann"), "roles": st.just(["agent"]),
@@ -507,7 +510,7 @@ users = st.fixed_dictionaries({
     "zones": maybe(st.lists(st.sampled_from(ZONES + ["a"]), max_size=3)),
     "site": maybe(st.integers(1, 4)), "nick": maybe(st.sampled_from(TEXTS))})
 
-PROPERTY = settings(max_examples=250, deadline=None,
+PROPERTY = settings(max_examples=300, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
 

@@ -32,12 +32,9 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture(scope="module")
 def intake_app(tmp_path_factory: pytest.TempPathFactory) -> App:
-    """The reference bundle with its e-mail channel signed and attachments mapped to photos."""
+    """A copy of the reference bundle (its e-mail channel is signed and maps attachments)."""
     root = tmp_path_factory.mktemp("intake") / "bundle"
     shutil.copytree(REFERENCE, root)
-    email = root / "channels" / "email.yaml"
-    text = email.read_text("utf-8").replace("mapping:\n", "mapping:\n  attachments: photos\n")
-    email.write_text(text + "secret_env: EMAIL_CHANNEL_SECRET\n", "utf-8")
     result = compile_bundle(root)
     assert result.app is not None, result.diagnostics
     return result.app
@@ -280,3 +277,14 @@ def test_email_needs_a_signature_and_a_message_content_type(client: Any, rt: Run
     res = post_email(client, raw, signed(raw, "X-Dispatchflow-Signature"),
                      "application/octet-stream")
     assert res.status_code == 201
+
+
+def test_no_published_version_is_a_503_problem(tmp_path: Path, secrets_set: None) -> None:
+    runtime = Runtime(Settings.from_env(home=tmp_path / "home", secret_key="test",
+                                        database_url=f"sqlite:///{tmp_path / 'empty.db'}"))
+    try:
+        res = post_webhook(client_for(runtime), b"{}", signed(b"{}"))
+        assert res.status_code == 503 and res.mimetype == PROBLEM
+        assert res.get_json()["detail"] == "no app version is published"
+    finally:
+        runtime.engine.dispose()
