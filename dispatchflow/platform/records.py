@@ -144,19 +144,25 @@ class RecordService:
 
     # ------------------------------------------------------------------ API
     def create(self, actor: Actor, entity_name: str, payload: Any, *, form: str | None = None,
-               locale: str | None = None) -> dict[str, Any]:
+               locale: str | None = None,
+               preset: dict[str, Any] | None = None) -> dict[str, Any]:
         """Validate and store a new record; returns it as the actor may see it.
 
+        ``preset`` holds values the platform sets, not the submitter (a form's
+        hidden defaults, the signed-in customer): they override the payload and
+        need no write permission, but are validated like everything else.
         Raises PermissionDenied, ValidationError (with field errors; nothing written).
         """
         entity = self._entity(entity_name)
         self.rt.authz.require(actor, entity_name, "create")
         locale = locale or self.rt.app.default_locale
         now = self.rt.clock()
+        writable = self.rt.authz.writable_fields(actor, entity_name)
+        if preset:
+            payload = {**payload, **preset} if isinstance(payload, dict) else payload
+            writable = writable | frozenset(preset)
         checked = validate_payload(self.rt.app, entity_name, payload, mode="create", form=form,
-                                   locale=locale,
-                                   writable=self.rt.authz.writable_fields(actor, entity_name),
-                                   now=now)
+                                   locale=locale, writable=writable, now=now)
         if checked.errors:
             raise ValidationError("the record is not valid", errors=checked.errors)
         values = dict(checked.values)

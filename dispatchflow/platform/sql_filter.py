@@ -304,7 +304,8 @@ class _Translator:
         self.roots = roots
         self.now = now
         self.file = file
-        self._depends: dict[int, bool] = {}
+        # id(node) -> (node, reads the record); holding the node keeps its id unique
+        self._depends: dict[int, tuple[ast.Expr, bool]] = {}
 
     def with_record(self, entity: EntityDef, table: FromClause) -> _Translator:
         sub = _Translator(record_root=self.record_root, entity=entity, table=table,
@@ -319,10 +320,20 @@ class _Translator:
     # -- helpers
     def depends(self, node: ast.Expr) -> bool:
         """Whether ``node`` reads the record (otherwise it is evaluated in Python)."""
-        key = id(node)
-        if key not in self._depends:
-            self._depends[key] = any(p.root == self.record_root for p in _paths(node))
-        return self._depends[key]
+        found = self._depends.get(id(node))
+        if found is None:
+            found = self._depends[id(node)] = (
+                node, any(p.root == self.record_root for p in _paths(node)))
+        return found[1]
+
+    def constant(self, node: ast.Expr) -> _Sql | None:
+        """``node`` evaluated in Python and bound, or None when it needs the database."""
+        if self.depends(node):
+            return None
+        try:
+            return _bind(self.fold(node), node.type)
+        except UnresolvedReference:
+            return None  # reads through a user reference: a subquery resolves it
 
     def fold(self, node: ast.Expr) -> Any:
         """Evaluate a record-free node with the compiled Python code the rules use."""
@@ -378,11 +389,9 @@ class _Translator:
     # -- conditions
     def cond(self, node: ast.Expr, strict: bool) -> ColumnElement[bool]:
         """``node`` in a boolean position (null counts as false)."""
-        if not self.depends(node):
-            try:
-                return true() if self.fold(node) is True else false()
-            except UnresolvedReference:
-                pass  # reads through a user reference: resolved by a subquery below
+        known = self.constant(node)
+        if known is not None:
+            return true() if known.const is True else false()
         if isinstance(node, ast.Binary) and node.op in ("and", "or"):
             parts = (self.cond(node.left, strict), self.cond(node.right, strict))
             return and_(*parts) if node.op == "and" else or_(*parts)
@@ -431,7 +440,8 @@ class _Translator:
         item = self.scalar(self.value(item_node), item_node)
         if item.known and item.const is None:
             return false()
-        if isinstance(list_node, ast.ListLit) and self.depends(list_node):
+        values = self.constant(list_node)
+        if values is None and isinstance(list_node, ast.ListLit):
             elems = [self.scalar(self.value(i), i) for i in list_node.items]
             exprs = [e.expr for e in elems if not (e.known and e.const is None)]
             if not exprs:
@@ -442,7 +452,8 @@ class _Translator:
             if item.nullable and not item.known:
                 return and_(item.expr.is_not(None), not_(found))
             return not_(found)
-        values = self.value(list_node)
+        if values is None:
+            values = self.value(list_node)
         if values.kind != "list" or not values.known:
             raise self.fail(list_node, f"'{_text(list_node)}' is a list field: lists stored in "
                             "records cannot be searched by a filter",
@@ -548,11 +559,9 @@ class _Translator:
     # -- values
     def value(self, node: ast.Expr, geo_ok: bool = False) -> _Sql:
         """``node`` as an SQL value (booleans two-valued, except nullable fields)."""
-        if not self.depends(node):
-            try:
-                return _bind(self.fold(node), node.type)
-            except UnresolvedReference:
-                pass
+        known = self.constant(node)
+        if known is not None:
+            return known
         if isinstance(node, ast.Path):
             v = self.path(node)
         elif isinstance(node, ast.Binary) and node.op not in ("and", "or"):

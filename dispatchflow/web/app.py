@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, render_template, request
+from flask import Blueprint, Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFProtect
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from ..forms.render import STATIC_DIR, asset_tags
 from ..platform.config import Settings
 from ..platform.runtime import NoActiveVersion, Runtime
 from . import api, auth, channels, portal
@@ -45,7 +47,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     app.register_blueprint(channels.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(portal.bp)
-    app.jinja_env.globals.update(t=t, label=label, locale=locale)
+    app.register_blueprint(Blueprint("forms_assets", __name__, static_folder=str(STATIC_DIR),
+                                     static_url_path="/static/forms"))
+    app.jinja_env.globals.update(t=t, label=label, locale=locale,
+                                 form_assets=Markup(asset_tags("/static/forms")))
+
+    @app.context_processor
+    def _signed_in() -> dict[str, Any]:
+        return {"actor": auth.session_actor()} if not request.path.startswith(MACHINE_PATHS) \
+            else {}
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

@@ -18,6 +18,7 @@ from markupsafe import Markup
 from ..errors import ValidationError
 from ..forms.render import render_form
 from ..forms.submission import parse_form_submission
+from ..forms.validation import validate_payload
 from ..platform import defaults
 from ..platform.actors import Actor
 from ..platform.files import store_file
@@ -61,7 +62,7 @@ def index() -> Any:
     rt = runtime()
     rt.refresh()
     forms = [(name, form) for name, form in rt.app.forms.items() if _may_use(form)]
-    return render_template("index.html", forms=forms, actor=session_actor(),
+    return render_template("index.html", forms=forms,
                            app_title=label(rt.app.title, rt.app.name))
 
 
@@ -94,12 +95,20 @@ def form_page(name: str) -> Any:
         payload, errors = parse_form_submission(
             rt.app, name, {k: request.form.getlist(k) for k in request.form},
             {k: request.files.getlist(k) for k in request.files}, store_file=keep,
-            store_data_url=keep_data_url, default_max_mb=rt.settings.max_upload_mb)
-        values = payload
-        if not errors:
+            store_data_url=keep_data_url, default_max_mb=rt.settings.max_upload_mb,
+            locale=locale())
+        preset = _presets(rt.app, form, actor)
+        payload = {k: v for k, v in payload.items() if k not in preset}
+        values = {**payload, **preset}
+        if errors:
+            # An upload failed: write nothing, but show every other problem too.
+            checked = validate_payload(rt.app, form.data["entity"], values, mode="create",
+                                       form=name, locale=locale())
+            errors = [*errors, *checked.errors]
+        else:
             try:
                 record = rt.records.create(actor, form.data["entity"], payload, form=name,
-                                           locale=locale())
+                                           locale=locale(), preset=preset)
             except ValidationError as exc:
                 errors = exc.errors
             else:
@@ -144,6 +153,32 @@ def track(token: str) -> Any:
             and edef.fields[k].kind not in ("attachment", "geo", "reference")]
     return render_template("track.html", rows=rows, record_id=record_id,
                            title=label(edef.label, entity))
+
+
+def _presets(app: Any, form: Any, actor: Actor) -> dict[str, Any]:
+    """Values of a form's hidden fields, set by the platform rather than the browser.
+
+    A hidden field with a ``default`` gets that default (the form author's
+    value); a hidden reference field gets the signed-in user's attribute that
+    references the same entity (a customer's ``customer``). Whatever the
+    browser sent for hidden fields is ignored.
+    """
+    entity = app.entities[form.data["entity"]]
+    out: dict[str, Any] = {}
+    for section in form.data["sections"]:
+        for item in section["fields"]:
+            f = entity.fields.get(item["field"])
+            if item.get("widget") != "hidden" or f is None:
+                continue
+            if "default" in item:
+                out[f.name] = item["default"]
+            if f.kind == "reference":
+                for name, uf in app.user.fields.items():
+                    value = actor.attributes.get(name)
+                    if uf.kind == "reference" and uf.reference == f.reference and \
+                            value is not None:
+                        out[f.name] = value.get("id") if isinstance(value, dict) else value
+    return out
 
 
 def _display(entity: Any, name: str, value: Any) -> str:

@@ -12,7 +12,7 @@ never skips them.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -211,7 +211,7 @@ class FilterDb:
         table = self.tables[entity]
         with self.engine.connect() as conn:
             rows = conn.execute(select(table).where(table.c.deleted_at.is_(None))).mappings()
-            return [from_row(self.app.entities[entity], row) for row in rows]
+            return [from_row(self.app.entities[entity], dict(row)) for row in rows]
 
     def resolve(self, entity: str, rid: Any) -> dict[str, Any] | None:
         """The live record ``entity`` ``rid``, or None (missing or soft-deleted)."""
@@ -219,7 +219,7 @@ class FilterDb:
         with self.engine.connect() as conn:
             row = conn.execute(select(table).where(table.c.id == rid,
                                                    table.c.deleted_at.is_(None))).mappings().first()
-        return None if row is None else from_row(self.app.entities[entity], row)
+        return None if row is None else from_row(self.app.entities[entity], dict(row))
 
 
 def _db(request: pytest.FixtureRequest, app: App) -> FilterDb:
@@ -237,3 +237,16 @@ def sqlf_db(request: pytest.FixtureRequest, sqlf_app: App) -> FilterDb:
 def authz_db(request: pytest.FixtureRequest, authz_app: App) -> FilterDb:
     """The reference bundle's tables, on SQLite and on PostgreSQL."""
     return _db(request, authz_app)
+
+
+@pytest.fixture
+def authz_fresh_db() -> Iterator[Callable[[App], FilterDb]]:
+    """``authz_fresh_db(app)``: the app's tables in a new in-memory SQLite database."""
+    engines: list[Engine] = []
+
+    def make(app: App) -> FilterDb:
+        engines.append(make_engine("sqlite://"))
+        return FilterDb(engines[-1], app)
+    yield make
+    for engine in engines:
+        engine.dispose()

@@ -143,6 +143,7 @@ CASES: list[tuple[str, set[int]]] = [
     ("record.site.parent == user.site", {5}),
     ("user.site.zone == \"north\" and record.n >= 1", {1, 4}),
     ("record.site.zone == user.site.zone", {1}),
+    ("record.site.zone in [user.site.zone, \"east\"]", {1}),
     # text: case-sensitive substring with LIKE metacharacters, regex, functions, ordering
     ("record.s contains \"_b%\"", {3}),
     ("record.s contains \"A\"", {3}),

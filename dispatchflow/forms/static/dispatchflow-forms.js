@@ -536,6 +536,32 @@
     }
   }
 
+  // On submit, check the constraints ourselves and put each message next to its
+  // field (the browser's own bubbles vanish and are not announced reliably).
+  function checkFields(form, event) {
+    var first = null;
+    form.querySelectorAll('[data-df-field]').forEach(function (wrapper) {
+      if (wrapper.hidden || wrapper.closest('[hidden]')) return;
+      var name = wrapper.getAttribute('data-df-field');
+      var message = null;
+      wrapper.querySelectorAll('input, select, textarea').forEach(function (el) {
+        if (message !== null || el.type === 'hidden' || el.disabled) return;
+        if (el.validity && !el.validity.valid) {
+          message = el.validity.valueMissing
+            ? (wrapper.getAttribute('data-df-msg-required') || el.validationMessage)
+            : el.validationMessage;
+          if (!first) first = el;
+        }
+      });
+      if (message !== null) showError(wrapper, name, message);
+      else clearClientError(wrapper, name);
+    });
+    if (first) {
+      event.preventDefault();
+      first.focus();
+    }
+  }
+
   // ------------------------------------------------------------------ wiring
 
   function init(form) {
@@ -555,7 +581,13 @@
     var update = function () { refresh(form, state); };
     form.addEventListener('input', update);
     form.addEventListener('change', update);
-    form.addEventListener('submit', function (event) { checkSignatures(form, event); });
+    // Our own messages replace the browser's bubbles; without this script the
+    // browser's validation and the server's field errors still apply.
+    form.noValidate = true;
+    form.addEventListener('submit', function (event) {
+      checkFields(form, event);
+      checkSignatures(form, event);
+    });
     initFiles(form);
     initGeo(form);
     form.querySelectorAll('canvas[data-df-signature]').forEach(function (canvas) {
