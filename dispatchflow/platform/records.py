@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -183,7 +184,9 @@ class RecordService:
             row = {**to_row(entity, values), "created_at": now, "updated_at": now,
                    "created_by": actor.user_id, "row_version": 1, "tags": []}
             try:
-                record_id = conn.execute(table.insert().values(**row)).inserted_primary_key[0]
+                inserted = conn.execute(table.insert().values(**row)).inserted_primary_key
+                assert inserted is not None
+                record_id = inserted[0]
             except IntegrityError as exc:  # a concurrent writer took a unique value first
                 raise ConflictError(f"{entity_name} conflicts with a record saved meanwhile",
                                     hint="retry; a unique value may have been taken") from exc
@@ -324,7 +327,8 @@ class RecordService:
                                  row_version=row["row_version"] + 1))
             self._write_log(conn, actor, entity_name, record_id, "delete", "deleted", {}, now)
 
-    def timeline(self, actor: Actor, entity_name: str, record_id: int) -> list[dict[str, Any]]:
+    def timeline(self, actor: Actor, entity_name: str,
+                 record_id: int) -> builtins.list[dict[str, Any]]:
         """What happened to a visible record, oldest first (audit rows; changes masked)."""
         self._entity(entity_name)
         self.rt.authz.require(actor, entity_name, "read")

@@ -739,8 +739,8 @@ def _sql_type(value: Any) -> TypeEngine[Any] | None:
 def _bind(value: Any, t: T.Type | None) -> _Sql:
     """A Python-evaluated value as a bound parameter (or a constant the caller inspects)."""
     kind = t.kind if t is not None else None
-    if value is None:
-        return _Sql(null(), nullable=True, const=None,
+    if value is None:  # NULL fits any operation, whole-number ones included
+        return _Sql(null(), nullable=True, integer=True, const=None,
                     kind="list" if kind == T.LIST else "geo" if kind == T.GEO else "scalar")
     if kind == T.LIST or isinstance(value, list | tuple | set | frozenset):
         return _Sql(null(), nullable=False, const=list(value), kind="list")
@@ -748,7 +748,7 @@ def _bind(value: Any, t: T.Type | None) -> _Sql:
         return _Sql(null(), nullable=False, const=value, kind="geo")
     stored = _param_value(value)
     if stored is None:
-        return _Sql(null(), nullable=True, const=None)
+        return _Sql(null(), nullable=True, integer=True, const=None)
     sql_type = _sql_type(stored)
     if sql_type is None:
         return _Sql(null(), nullable=False, const=value, kind="geo")

@@ -72,12 +72,13 @@ def column_type(f: FieldDef) -> TypeEngine[Any]:
     kind = f.kind
     if kind == "string":
         return String(f.max_length or defaults.DEFAULT_STRING_LENGTH)
-    return {
+    types: dict[str, TypeEngine[Any]] = {
         "text": Text(), "integer": BigInteger(), "decimal": Float(), "boolean": Boolean(),
         "date": Date(), "datetime": DateTime(timezone=True), "duration": BigInteger(),
         "enum": String(64), "list": JSONType, "attachment": JSONType,
         "reference": BigInteger(),
-    }[kind]
+    }
+    return types[kind]
 
 
 def field_columns(f: FieldDef) -> list[Column]:

@@ -101,7 +101,7 @@ def create_token(engine: Engine, user_id: str, *, name: str, scopes: list[str] |
         result = conn.execute(api_tokens.insert().values(
             user_id=user_id, name=name, token_hash=_digest(token), scopes=list(scopes or []),
             created_at=_now(), expires_at=expires))
-        token_id = result.inserted_primary_key[0]
+        token_id = result.inserted_primary_key[0]  # type: ignore[index]
     return NewToken(int(token_id), token, expires)
 
 

@@ -167,6 +167,7 @@ CASES: list[tuple[str, set[int]]] = [
     ("record.n / 0 is null", ALL),
     ("record.n % 3 == 2", {3}),
     ("record.n % 0 is null", ALL),
+    ("record.n % (if record.flag then user.level else null) == 1", {1, 4}),
     ("-record.n > 0", {3}),
     ("abs(record.n) > 3", {3, 4}),
     ("record.n * 2.5 == 10", {4}),
