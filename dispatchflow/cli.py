@@ -21,7 +21,7 @@ import yaml
 
 from .dsl.checker import ExprChecker, Scope
 from .dsl.codegen import compile_expression
-from .dsl.compiler import CompileResult, compile_bundle
+from .dsl.compiler import App, CompileResult, compile_bundle
 from .dsl.diagnostics import DiagnosticBag, render_json, render_text
 from .dsl.parser import parse_expression
 from .dsl.source import Origin, SourceFile
@@ -36,6 +36,17 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 @click.version_option(package_name="dispatchflow")
 def main() -> None:
     """dispatchflow: rules platform for field-service work orders (工单) and dispatch (派单)."""
+
+
+def _compiled_app(bundle: str) -> App:
+    """Compile BUNDLE or exit: 2 when it is not a folder, 1 (diagnostics shown) on errors."""
+    if not Path(bundle).is_dir():
+        click.echo(f"{bundle}: not a folder", err=True)
+        sys.exit(EXIT_USAGE)
+    result = _compile_or_report(bundle, "text")
+    if result.app is None:
+        sys.exit(EXIT_PROBLEMS)
+    return result.app
 
 
 def _compile_or_report(bundle: str, fmt: str) -> CompileResult:
@@ -73,14 +84,7 @@ def test_bundle(bundle: str) -> None:
     """Run BUNDLE's tests/*.yaml cases; report pass/fail and unreached rules and rows."""
     from .rules.bundle_tests import run_bundle_tests
 
-    if not Path(bundle).is_dir():
-        click.echo(f"{bundle}: not a folder", err=True)
-        sys.exit(EXIT_USAGE)
-    result = _compile_or_report(bundle, "text")
-    if not result.ok:
-        sys.exit(EXIT_PROBLEMS)
-    assert result.app is not None
-    report = run_bundle_tests(result.app)
+    report = run_bundle_tests(_compiled_app(bundle))
     for case in report.cases:
         mark = "PASS" if case.passed else "FAIL"
         click.echo(f"{mark} {case.name}  ({case.file}:{case.line})")
@@ -125,11 +129,7 @@ def init(directory: str) -> None:
 def eval_cmd(bundle: str, expression: str, record_file: str | None,
              now_text: str | None) -> None:
     """Evaluate EXPRESSION against records of BUNDLE's entities (try an expression)."""
-    result = _compile_or_report(bundle, "text")
-    if not result.ok:
-        sys.exit(EXIT_PROBLEMS)
-    app = result.app
-    assert app is not None
+    app = _compiled_app(bundle)
     data: dict[str, Any] = {}
     if record_file:
         try:
@@ -209,16 +209,10 @@ def publish(bundle: str, dry_run: bool, allow_destructive: bool, note: str | Non
     from .platform.migrate import DestructiveChangeRefused
     from .platform.versions import publish as publish_app
 
-    if not Path(bundle).is_dir():
-        click.echo(f"{bundle}: not a folder", err=True)
-        sys.exit(EXIT_USAGE)
-    result = _compile_or_report(bundle, "text")
-    if not result.ok:
-        sys.exit(EXIT_PROBLEMS)
-    assert result.app is not None
+    app = _compiled_app(bundle)
     engine = _database()
     try:
-        outcome = publish_app(engine, result.app, created_by=_who(), dry_run=dry_run,
+        outcome = publish_app(engine, app, created_by=_who(), dry_run=dry_run,
                               allow_destructive=allow_destructive, note=note)
     except DestructiveChangeRefused as exc:
         n = len(exc.plan.destructive_steps)
@@ -233,7 +227,7 @@ def publish(bundle: str, dry_run: bool, allow_destructive: bool, note: str | Non
         engine.dispose()
     if outcome.unchanged:
         click.echo(f"unchanged: version {outcome.number} is active with the same sources "
-                   f"({result.app.digest[:12]})")
+                   f"({app.digest[:12]})")
         return
     click.echo(outcome.plan.text())
     if dry_run:
