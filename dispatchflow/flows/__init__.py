@@ -1,7 +1,37 @@
 """Process semantics, pure: compiled flow graphs, the transition function, SLA clocks.
 
-Holds the pure core of flows: (compiled flow, instance state, event, now) ->
-(new state, effects, timers). The durable runner lives in ``platform``. No
-Flask, SQLAlchemy, Redis or RQ here. (Flow definitions are already validated and
-type-checked by ``dsl``; the runtime semantics arrive with the flows issue.)
+What belongs here: compiling a checked flow (``App.flows``) into an immutable
+graph (``model``, ``compile``); the transition function
+(compiled flow, instance state, event, record, now) -> (new state, effects,
+timers to set and cancel) (``transition``); the graph checks ``check`` reports
+(``analysis``); SLA clocks (``sla``) and business-calendar arithmetic
+(``calendar``). Everything is a function of its inputs: no wall clock, no
+randomness, no I/O, no Flask, SQLAlchemy, Redis or RQ. The durable runner that
+stores instances, holds timers and applies effects lives in ``platform``.
 """
+
+from .analysis import FlowProblem, analyse_flow
+from .compile import compile_flow, compile_flows
+from .model import CompiledFlow, FlowError
+from .transition import (
+    ActionOption,
+    ActionTaken,
+    Event,
+    EventOccurred,
+    InstanceState,
+    Outcome,
+    RecordChanged,
+    Taken,
+    TimerFired,
+    TimerRequest,
+    actions_available,
+    apply,
+    start,
+)
+
+__all__ = [
+    "ActionOption", "ActionTaken", "CompiledFlow", "Event", "EventOccurred", "FlowError",
+    "FlowProblem", "InstanceState", "Outcome", "RecordChanged", "Taken", "TimerFired",
+    "TimerRequest", "actions_available", "analyse_flow", "apply", "compile_flow",
+    "compile_flows", "start",
+]

@@ -1,0 +1,674 @@
+"""The pure transition function: (flow, instance state, event, record, now) -> outcome.
+
+:func:`start` enters a flow's initial state; :func:`apply` feeds one event to a
+running instance. Both return an :class:`Outcome`: the new (small, immutable)
+:class:`InstanceState`, the effects to apply (``rules.effects`` tuples), the
+timers to set and to cancel, and the transitions taken. Nothing here reads a
+clock, a random source or a database: the same inputs always give the same
+outcome, so replaying an instance's event log rebuilds its state.
+
+Semantics, in the order they apply (docs/bundle.md, flows):
+
+- **Events are offered to every active state.** For each active leaf state in
+  file order, the first enabled transition of the leaf or, failing that, of
+  its nearest enclosing parallel state is selected. A selected transition
+  whose exits overlap an earlier selection's is dropped (the earlier one in
+  file order wins); all selections are made before any is taken, so their
+  guards see the record as the event found it. Global transitions are tried
+  only when no state transition is enabled, from the active top-level
+  state, never from their own target state (a second ``escalated`` while in
+  ``exception`` is a no-op).
+- **A transition** exits every active state below the nearest region (or the
+  flow) containing both its source and its target, innermost first, running
+  ``on_exit`` effects and disarming those states' timers; then its own
+  effects; then it enters the states down to the target, outermost first,
+  running ``on_enter`` and arming timers. Entering a parallel state enters
+  every region's initial state (or the region holding the target). A
+  transition to its own source exits and re-enters it (timers restart).
+- **Automatic steps** follow until nothing changes: a parallel state whose
+  regions all sit in final states moves to its ``join`` target, then ``when``
+  transitions are selected like events. More than :data:`MAX_MICROSTEPS`
+  steps for one event is an error outcome (the ``when`` conditions loop).
+- **Final states** take no transitions; once the active top-level state is
+  final, the instance has ended and every event is rejected.
+- **Timers** are armed with the step counter of the event that armed them; a
+  :class:`TimerFired` carrying another step, or for a timer no longer armed,
+  is stale and rejected. A timer fires once. With a ``to`` it is a
+  transition whose own effects are the timer's ``effects`` then its ``emit``;
+  without one, just those effects, and its state stays active.
+- **Rejections** (no transition, a role not allowed, a false guard, a stale
+  timer, an ended flow) change nothing: the outcome carries the input state
+  and no effects. So does an **error** (an expression failing on the record).
+- **Actions** need a role of the actor among the transition's ``roles`` and a
+  true guard. Form values given with an action must be fields of the
+  transition's form; they are merged into the record before the guard is
+  evaluated and come first in the effects (``set``, rule ``form NAME``).
+- ``set`` effects update a working copy of the record, so later guards,
+  ``when`` conditions, timer expressions and ``set`` values of the same event
+  see them. When the entity has an enum field ``status``, entering a
+  top-level state sets it to the state's name (if it is one of the values and
+  the record does not already hold it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from ..errors import EvaluationError
+from ..rules import effects as fx
+from .model import (
+    CompiledExpr,
+    CompiledFlow,
+    EffectTemplate,
+    FlowError,
+    NodePath,
+    SetTemplate,
+    StateDef,
+    TransitionDef,
+    YamlPath,
+)
+
+#: Most transitions (the event's own, joins and ``when`` steps) one event may cause.
+MAX_MICROSTEPS = 100
+
+_EVAL_ERRORS = (TypeError, AttributeError, KeyError, ValueError, ArithmeticError, re.error,
+                EvaluationError)
+
+
+# ---------------------------------------------------------------- instance state
+
+@dataclass(frozen=True, slots=True)
+class InstanceState:
+    """Where one flow instance is. Small: no history (the event log is kept elsewhere).
+
+    ``active`` holds the node paths of the active leaf states in file order
+    (``("in_service",)``, ``("repair_and_parts", "repair", "working")``);
+    ``completed`` the node paths of parallel regions that reached a final state;
+    ``final`` whether the instance has ended; ``step`` counts accepted events
+    (``start`` is step 0); ``timers`` the armed timers as (timer id, step set).
+    """
+
+    flow: str
+    version: int
+    active: tuple[NodePath, ...]
+    completed: tuple[NodePath, ...] = ()
+    final: bool = False
+    step: int = 0
+    timers: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def states(self) -> tuple[str, ...]:
+        """Names of the active leaf states, in file order."""
+        return tuple(node[-1] for node in self.active)
+
+    def is_in(self, state: str) -> bool:
+        """Whether ``state`` is active (as a leaf or as an enclosing parallel state)."""
+        return any(state in node[::2] for node in self.active)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (:meth:`from_dict` reads it back)."""
+        return {"flow": self.flow, "version": self.version, "step": self.step,
+                "final": self.final, "active": [list(p) for p in self.active],
+                "completed": [list(p) for p in self.completed],
+                "timers": dict(self.timers)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> InstanceState:
+        """Read :meth:`to_dict` output back; FlowError if it is malformed."""
+        try:
+            state = cls(
+                flow=str(data["flow"]), version=_int(data["version"]),
+                active=tuple(_node(p) for p in data["active"]),
+                completed=tuple(_node(p) for p in data.get("completed", ())),
+                final=bool(data.get("final", False)), step=_int(data.get("step", 0)),
+                timers=tuple((str(k), _int(v)) for k, v in
+                             sorted(dict(data.get("timers") or {}).items())))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise FlowError(f"malformed flow instance state: {exc!r}",
+                            hint="pass the dict InstanceState.to_dict() produced") from exc
+        return state
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _node(value: Any) -> NodePath:
+    if not isinstance(value, list | tuple) or not value or \
+            not all(isinstance(p, str) for p in value):
+        raise TypeError(f"expected a state path (a list of names), got {value!r}")
+    return tuple(value)
+
+
+# ---------------------------------------------------------------- events
+
+@dataclass(frozen=True, slots=True)
+class EventOccurred:
+    """An event happened to the record (``work_order.accepted``; a bare name is the entity's)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionTaken:
+    """A user took a named action. ``form_values``: the action form's fields, validated."""
+
+    action: str
+    actor_roles: frozenset[str] | tuple[str, ...]
+    form_values: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    """A timer came due. ``step_set`` is the :attr:`TimerRequest.state_step` it was set with."""
+
+    timer_id: str
+    step_set: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordChanged:
+    """The record changed: re-evaluate the automatic (``when``) transitions."""
+
+
+Event = EventOccurred | ActionTaken | TimerFired | RecordChanged
+
+
+# ---------------------------------------------------------------- outcome
+
+class TimerRequest(NamedTuple):
+    """Set timer ``timer_id`` to fire at ``fire_at`` (aware); echo ``state_step`` back."""
+
+    timer_id: str
+    fire_at: datetime
+    state_step: int
+
+
+class Taken(NamedTuple):
+    """One transition taken: from ``source`` to ``target`` (None: a timer without ``to``)."""
+
+    source: str | None
+    target: str | None
+    trigger: str  # "on work_order.created", "action accept", "when", "timer x", "join", "start"
+    path: YamlPath
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of :func:`start` or :func:`apply`.
+
+    The shell cancels ``timers_to_cancel`` before setting ``timers_to_set`` (a
+    re-entered state's timer appears in both). When ``rejected`` (a reason,
+    with ``rejected_code`` one of ``ended``, ``no_transition``, ``forbidden``,
+    ``guard``, ``form``, ``stale_timer``) or ``error`` is set, nothing changed:
+    ``state`` is the input state (for :func:`start`, an empty not-started one)
+    and the lists are empty.
+    """
+
+    state: InstanceState
+    effects: list[fx.Effect] = field(default_factory=list)
+    timers_to_set: list[TimerRequest] = field(default_factory=list)
+    timers_to_cancel: list[str] = field(default_factory=list)
+    taken: list[Taken] = field(default_factory=list)
+    rejected: str | None = None
+    rejected_code: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the event was accepted (not rejected, no error)."""
+        return self.rejected is None and self.error is None
+
+
+class ActionOption(NamedTuple):
+    """An action a user with some roles may take now (a button)."""
+
+    action: str
+    label: dict[str, str]
+    form: str | None
+    target: str
+
+
+# ---------------------------------------------------------------- public functions
+
+def start(flow: CompiledFlow, record: Mapping[str, Any], now: datetime) -> Outcome:
+    """Start an instance: enter the initial state, then run automatic steps.
+
+    ``now`` must be timezone-aware (FlowError otherwise); it is the time of the
+    event that starts the flow and the ``now()`` of every expression.
+    """
+    _check_now(now)
+    blank = InstanceState(flow.name, flow.version, ())
+    run = _Run(flow, blank, record, now, step=0)
+    try:
+        target = flow.state(flow.initial)
+        run.taken.append(Taken(None, target.name, "start", ("initial",)))
+        run.enter(target.node, 0)
+        run.settle()
+    except _Failure as failure:
+        return Outcome(blank, error=str(failure))
+    return run.outcome()
+
+
+def apply(flow: CompiledFlow, state: InstanceState, event: Event,
+          record: Mapping[str, Any], now: datetime) -> Outcome:
+    """Apply one event to an instance of ``flow`` (see the module docs for the rules).
+
+    ``record`` is the instance's record as stored (a dict of runtime values),
+    ``now`` the aware time of the event. Raises FlowError if ``state`` belongs
+    to another flow or version, or ``now`` is naive; everything the record or
+    the event can cause comes back in the :class:`Outcome`.
+    """
+    _check_now(now)
+    if state.flow != flow.name or state.version != flow.version:
+        raise FlowError(f"instance of flow {state.flow} version {state.version} given to "
+                        f"flow {flow.name} version {flow.version}",
+                        hint="run an instance with the flow of the app version it started on")
+    if not state.active:
+        raise FlowError(f"instance of flow {flow.name} has not started",
+                        hint="start it with flows.start() and keep the state it returns")
+    if state.final:
+        return _reject(state, "ended", f"flow {flow.name} has ended (state "
+                       f"{', '.join(state.states)})")
+    run = _Run(flow, state, record, now, step=state.step + 1)
+    try:
+        rejection = run.dispatch(event)
+        if rejection is not None:
+            return _reject(state, *rejection)
+        run.settle()
+    except _Failure as failure:
+        return Outcome(state, error=str(failure))
+    return run.outcome()
+
+
+def actions_available(flow: CompiledFlow, state: InstanceState, roles: frozenset[str],
+                      record: Mapping[str, Any], now: datetime) -> list[ActionOption]:
+    """The actions ``roles`` may take now (role allowed and guard true), first one per name.
+
+    For buttons; a guard that fails to evaluate counts as false here.
+    """
+    if state.final:
+        return []
+    run = _Run(flow, state, record, now, step=state.step)
+    seen: dict[str, ActionOption] = {}
+    candidates = [t for s in run.chains() for ts in s.on_action.values() for t in ts]
+    candidates.extend(t for t in flow.global_transitions
+                      if t.action is not None and t.target != run.top())
+    for t in candidates:
+        assert t.action is not None
+        if t.action in seen or not (t.roles & roles):
+            continue
+        try:
+            if t.guard is None or run.test(t.guard):
+                seen[t.action] = ActionOption(t.action, t.label, t.form, t.target)
+        except _Failure:
+            continue
+    return list(seen.values())
+
+
+def _check_now(now: datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise FlowError("'now' must be a timezone-aware datetime",
+                        hint="take it from the platform clock, e.g. datetime.now(UTC)")
+
+
+def _reject(state: InstanceState, code: str, reason: str) -> Outcome:
+    return Outcome(state, rejected=reason, rejected_code=code)
+
+
+class _Failure(Exception):
+    """An expression failed or automatic steps did not settle (becomes Outcome.error)."""
+
+
+# ---------------------------------------------------------------- one run
+
+class _Run:
+    """The working state of one ``start`` / ``apply``: configuration, record, results."""
+
+    def __init__(self, flow: CompiledFlow, state: InstanceState, record: Mapping[str, Any],
+                 now: datetime, step: int) -> None:
+        self.flow, self.state, self.now, self.step = flow, state, now, step
+        self.record: dict[str, Any] = record if isinstance(record, dict) else dict(record)
+        self.own_record = False
+        states = flow.states
+        self.active: set[str] = set()
+        for node in state.active:
+            for name in node[::2]:
+                if name not in states:
+                    flow.state(name)  # raises FlowError naming the unknown state
+                self.active.add(name)
+        self.pending: dict[str, int] = dict(state.timers)
+        self.armed: dict[str, TimerRequest] = {}
+        self.cancelled: list[str] = []
+        self.effects: list[fx.Effect] = []
+        self.taken: list[Taken] = []
+        self.microsteps = 0
+        self._leaves: list[StateDef] | None = None
+
+    # -- configuration
+    def leaves(self) -> list[StateDef]:
+        """Active leaf states in file order (cached until a state is entered or exited)."""
+        if self._leaves is None:
+            states = self.flow.states
+            self._leaves = sorted((states[n] for n in self.active if not states[n].parallel),
+                                  key=_order)
+        return self._leaves
+
+    def top(self) -> str:
+        return next(iter(self.leaves())).node[0]
+
+    def chains(self) -> list[StateDef]:
+        """Active non-final states, each leaf then its enclosing states (no repeats)."""
+        states = self.flow.states
+        seen: set[str] = set()
+        out = []
+        for leaf in self.leaves():
+            for name in reversed(leaf.node[::2]):
+                s = states[name]
+                if name not in seen and not s.final:
+                    seen.add(name)
+                    out.append(s)
+        return out
+
+    # -- events
+    def dispatch(self, event: Event) -> tuple[str, str] | None:
+        """Take the transitions ``event`` triggers; a (code, reason) rejection otherwise."""
+        if isinstance(event, EventOccurred):
+            name = event.name if "." in event.name else f"{self.flow.entity}.{event.name}"
+            chosen = self.select(lambda s: s.on_event.get(name, ()),
+                                 self.flow.global_on_event.get(name, ()))
+            if not chosen:
+                return "no_transition", f"no transition on {name} in state {self.where()}"
+            self.take_all(chosen)
+            return None
+        if isinstance(event, ActionTaken):
+            return self.action(event)
+        if isinstance(event, TimerFired):
+            return self.timer(event)
+        if isinstance(event, RecordChanged):
+            if not self.automatic_step():
+                return "no_transition", f"no automatic transition applies in state " \
+                                        f"{self.where()}"
+            return None
+        raise FlowError(f"not a flow event: {event!r}",
+                        hint="use EventOccurred, ActionTaken, TimerFired or RecordChanged")
+
+    def action(self, event: ActionTaken) -> tuple[str, str] | None:
+        if isinstance(event.actor_roles, str):
+            raise FlowError("actor_roles must be a collection of role names, not one string",
+                            hint=f"write ActionTaken({event.action!r}, "
+                                 f"frozenset({{{event.actor_roles!r}}}))")
+        roles = frozenset(event.actor_roles)
+        values = dict(event.form_values or {})
+        if values:
+            self.merge(values)
+        seen: list[TransitionDef] = []
+        role_ok: list[TransitionDef] = []
+
+        def enabled(t: TransitionDef) -> bool:
+            seen.append(t)
+            if not t.roles & roles:
+                return False
+            role_ok.append(t)  # only the guard can still stop it
+            return t.guard is None or self.test(t.guard)
+        chosen = self.select(lambda s: s.on_action.get(event.action, ()),
+                             self.flow.global_on_action.get(event.action, ()), enabled)
+        if not chosen:
+            if role_ok:
+                t = role_ok[0]
+                guard = t.guard.source if t.guard else ""
+                return "guard", f"action '{event.action}' is not possible now: its guard " \
+                                f"`{guard}` is false"
+            if seen:
+                allowed = sorted(set().union(*(t.roles for t in seen)))
+                return "forbidden", f"role {', '.join(sorted(roles)) or '(none)'} may not " \
+                                    f"take action '{event.action}' (allowed: " \
+                                    f"{', '.join(allowed)})"
+            return "no_transition", f"no action '{event.action}' in state {self.where()}"
+        if values:
+            fields = frozenset().union(*(t.form_fields for t, _ in chosen))
+            forms = [t.form for t, _ in chosen if t.form]
+            if not forms:
+                return "form", f"action '{event.action}' takes no form; send no values"
+            extra = sorted(set(values) - fields)
+            if extra:
+                return "form", f"form {forms[0]} has no field {', '.join(extra)}"
+            rule = f"flow {self.flow.name}: form {forms[0]}"
+            self.effects.extend(fx.SetField(self.flow.entity, k, v, rule)
+                                for k, v in values.items())
+        self.take_all(chosen)
+        return None
+
+    def timer(self, event: TimerFired) -> tuple[str, str] | None:
+        timer = self.flow.timers.get(event.timer_id)
+        if timer is None or self.pending.get(event.timer_id) != event.step_set:
+            return "stale_timer", f"timer {event.timer_id} set at step {event.step_set} " \
+                                  "is no longer armed"
+        del self.pending[event.timer_id]  # fires once; not "cancelled" by leaving its state
+        source = self.flow.states[timer.state]
+        trigger = f"timer {timer.name or timer.id}"
+        if timer.target is None:
+            self.taken.append(Taken(source.name, None, trigger, timer.path))
+            self.run_effects(timer.effects)
+        else:
+            self.transition(source, self.flow.states[timer.target], timer.effects,
+                            Taken(source.name, timer.target, trigger, timer.path))
+        return None
+
+    # -- selection
+    def select(self, pick: Callable[[StateDef], tuple[TransitionDef, ...]],
+               global_ts: tuple[TransitionDef, ...],
+               enabled: Callable[[TransitionDef], bool] | None = None
+               ) -> list[tuple[TransitionDef, StateDef]]:
+        """Enabled transitions, one per active leaf, without conflicts (module docs)."""
+        check = enabled or self.enabled
+        states = self.flow.states
+        chosen: list[tuple[TransitionDef, StateDef]] = []
+        exits: set[str] = set()
+        leaves = self.leaves()
+        if len(leaves) == 1 and len(leaves[0].node) == 1:  # the common case: no regions
+            top = leaves[0]
+            t = None if top.final else next((t for t in pick(top) if check(t)), None)
+            if t is None and global_ts:
+                t = next((t for t in global_ts if t.target != top.name and check(t)), None)
+            return [] if t is None else [(t, top)]
+        for leaf in leaves:
+            for name in reversed(leaf.node[::2]):
+                s = states[name]
+                if s.final:
+                    continue
+                t = next((t for t in pick(s) if check(t)), None)
+                if t is None:
+                    continue
+                if not any(c is t for c, _ in chosen):
+                    out = self.exit_set(s, states[t.target])
+                    if not out & exits:
+                        chosen.append((t, s))
+                        exits |= out
+                break
+        if not chosen and global_ts:
+            top = states[self.top()]
+            t = next((t for t in global_ts if t.target != top.name and check(t)), None)
+            if t is not None:
+                chosen.append((t, top))
+        return chosen
+
+    def enabled(self, t: TransitionDef) -> bool:
+        return (t.when is None or self.test(t.when)) and (t.guard is None or
+                                                           self.test(t.guard))
+
+    def take_all(self, chosen: list[tuple[TransitionDef, StateDef]]) -> None:
+        for t, source in chosen:
+            self.transition(source, self.flow.states[t.target], t.effects,
+                            Taken(t.source or source.name, t.target, t.trigger, t.path))
+
+    # -- automatic steps
+    def settle(self) -> None:
+        while self.automatic_step():
+            pass
+
+    def automatic_step(self) -> bool:
+        """One join or one round of ``when`` transitions; False when there was none."""
+        if not self.flow.automatic or self.flow.states[self.top()].final:
+            return False
+        join = self.due_join()
+        if join is not None:
+            assert join.join is not None
+            self.transition(join, self.flow.states[join.join], (),
+                            Taken(join.name, join.join, "join", join.path + ("join",)))
+            return True
+        chosen = self.select(lambda s: s.automatic, self.flow.global_automatic)
+        self.take_all(chosen)
+        return bool(chosen)
+
+    def due_join(self) -> StateDef | None:
+        states = self.flow.states
+        due = [s for n in self.active if (s := states[n]).join is not None and
+               all(self.region_done(r.states) for r in s.regions)]
+        return max(due, key=lambda s: s.order) if due else None
+
+    def region_done(self, names: tuple[str, ...]) -> bool:
+        return any(n in self.active and self.flow.states[n].final for n in names)
+
+    # -- one transition
+    def transition(self, source: StateDef, target: StateDef,
+                   effects: tuple[EffectTemplate, ...], taken: Taken) -> None:
+        self.microsteps += 1
+        if self.microsteps > MAX_MICROSTEPS:
+            raise _Failure(f"flow {self.flow.name}: more than {MAX_MICROSTEPS} transitions "
+                           f"for one event (last: {taken.source} -> {taken.target}); "
+                           "automatic 'when' transitions keep firing each other")
+        self.taken.append(taken)
+        depth = _domain(source.node, target.node)
+        states = self.flow.states
+        for name in sorted(self.exit_set(source, target),
+                           key=lambda n: -states[n].order):
+            self.exit(states[name])
+        self.run_effects(effects)
+        self.enter(target.node, depth)
+
+    def exit_set(self, source: StateDef, target: StateDef) -> set[str]:
+        depth = _domain(source.node, target.node)
+        root = source.node[depth]
+        states = self.flow.states
+        return {n for n in self.active
+                if len(states[n].node) > depth and states[n].node[depth] == root}
+
+    def exit(self, state: StateDef) -> None:
+        self.run_effects(state.on_exit)
+        for timer in state.timers:
+            if self.pending.pop(timer.id, None) is not None:
+                if self.armed.pop(timer.id, None) is None:
+                    self.cancelled.append(timer.id)
+        self.active.discard(state.name)
+        self._leaves = None
+
+    def enter(self, towards: NodePath, depth: int) -> None:
+        """Enter the state at ``towards[depth]`` and its descendants down to ``towards``."""
+        state = self.flow.states[towards[depth]]
+        self.active.add(state.name)
+        self._leaves = None
+        flow = self.flow
+        if len(state.node) == 1 and flow.status_field and state.name in flow.status_values \
+                and self.record.get(flow.status_field) != state.name:
+            self.set_field(fx.SetField(flow.entity, flow.status_field, state.name,
+                                       f"flow {flow.name}: enter {state.name}"))
+        self.run_effects(state.on_enter)
+        for timer in () if state.final else state.timers:
+            fire_at = self.fire_at(timer.after, timer.at)
+            if fire_at is not None:
+                self.pending[timer.id] = self.step
+                self.armed[timer.id] = TimerRequest(timer.id, fire_at, self.step)
+        for region in state.regions:
+            if len(towards) > depth + 2 and towards[depth + 1] == region.name:
+                self.enter(towards, depth + 2)
+            else:
+                self.enter(flow.states[region.initial].node, depth + 2)
+
+    def fire_at(self, after: CompiledExpr | None, at: CompiledExpr | None) -> datetime | None:
+        if after is not None:
+            duration = self.value(after)
+            return None if duration is None else self.now + _duration(duration, after)
+        assert at is not None
+        when = self.value(at)
+        if when is not None and not isinstance(when, datetime):
+            raise _Failure(self.describe(at, f"gave {when!r}, not a date-time"))
+        return when
+
+    # -- effects and expressions
+    def run_effects(self, templates: tuple[EffectTemplate, ...]) -> None:
+        for template in templates:
+            if isinstance(template, SetTemplate):
+                self.set_field(fx.SetField(template.entity, template.field,
+                                           self.value(template.value), template.rule))
+            else:
+                self.effects.append(template)
+
+    def set_field(self, effect: fx.SetField) -> None:
+        self.effects.append(effect)
+        self.merge({effect.field: effect.value})
+
+    def merge(self, values: Mapping[str, Any]) -> None:
+        if not self.own_record:
+            self.record = dict(self.record)
+            self.own_record = True
+        self.record.update(values)
+
+    def value(self, expr: CompiledExpr) -> Any:
+        try:
+            return expr.fn(self.record, self.now)
+        except _EVAL_ERRORS as exc:
+            raise _Failure(self.describe(expr, f"failed: {exc}")) from exc
+
+    def test(self, expr: CompiledExpr) -> bool:
+        return self.value(expr) is True
+
+    def describe(self, expr: CompiledExpr, problem: str) -> str:
+        where = f"{self.flow.file}:{expr.line}: " if expr.line else f"{self.flow.file}: "
+        path = ".".join(str(p) for p in expr.path)
+        return f"{where}flow {self.flow.name} {path} `{expr.source}` {problem}"
+
+    def where(self) -> str:
+        return ", ".join(s.name for s in self.leaves())
+
+    # -- result
+    def outcome(self) -> Outcome:
+        states = self.flow.states
+        leaves = self.leaves()
+        active = tuple(s.node for s in leaves)
+        completed = tuple(s.node[:-1] for s in leaves if s.final and len(s.node) > 1)
+        new = InstanceState(self.flow.name, self.flow.version, active, completed,
+                            states[active[0][0]].final, self.step,
+                            tuple(sorted(self.pending.items())))
+        return Outcome(new, self.effects, list(self.armed.values()), self.cancelled,
+                       self.taken)
+
+
+def _order(state: StateDef) -> int:
+    return state.order
+
+
+def _domain(source: NodePath, target: NodePath) -> int:
+    """Depth of the first state below the innermost region containing both paths.
+
+    Paths alternate state and region names, so regions end at even lengths; a
+    region containing a state is a proper prefix of its path. ``0``: the flow
+    itself is that region (top-level states are exited).
+    """
+    depth = 0
+    limit = min(len(source), len(target)) - 1
+    while depth + 2 <= limit and source[:depth + 2] == target[:depth + 2]:
+        depth += 2
+    return depth
+
+
+def _duration(value: Any, expr: CompiledExpr) -> timedelta:
+    if not isinstance(value, timedelta):
+        raise _Failure(f"timer 'after' `{expr.source}` gave {value!r}, not a duration")
+    return value
