@@ -68,6 +68,11 @@ CODES: dict[str, str] = {
     "E5006": "invalid decision-table cell",
     "E6001": "bundle test case is malformed",
     "W7001": "rules set the same field at the same salience",
+    "W8001": "flow state is unreachable",
+    "E8002": "flow state has no way out",
+    "W8003": "final flow state has transitions",
+    "W8004": "parallel state can never join",
+    "E8005": "flow cannot be compiled",
 }
 
 

@@ -230,6 +230,13 @@ def check_flow(doc: YamlDocument, ctx: Context) -> CheckedItem:
     scope = ctx.scope(**roots, **t_roots)
     scope.entities.update(t_entities)
     states = _all_states(data["states"])
+    seen: dict[str, tuple] = {}
+    for path in _state_paths(data["states"], ("states",)):
+        if path[-1] in seen:
+            ctx.bag.error("E1020", f"state '{path[-1]}' is already defined in this flow",
+                          doc.path, doc.key_span(path),
+                          "state names are unique across a flow, regions included")
+        seen.setdefault(path[-1], path)
     c.name_in(("initial",), states, "state")
 
     def transitions(path: tuple) -> None:
@@ -292,6 +299,17 @@ def check_flow(doc: YamlDocument, ctx: Context) -> CheckedItem:
         if "calendar" in clock:
             c.name_in(cp + ("calendar",), ctx.calendars, "calendar")
     return c.done(data["flow"])
+
+
+def _state_paths(states: dict, base: tuple) -> list[tuple]:
+    """YAML paths of every state, regions included, in file order."""
+    out = []
+    for name, state in states.items():
+        out.append(base + (name,))
+        for rname, region in (state.get("regions") or {}).items():
+            out.extend(_state_paths(region["states"], base + (name, "regions", rname,
+                                                              "states")))
+    return out
 
 
 def _all_states(states: dict) -> set[str]:

@@ -20,15 +20,13 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..dsl.compiler import App
+from ..dsl.diagnostics import Diagnostic, DiagnosticBag, Severity
+from ..dsl.source import SourceFile
+from ..dsl.yaml_loader import load_yaml
+from ..errors import DispatchflowError
+from .compile import compile_flow
 from .model import CompiledFlow, StateDef, YamlPath
-
-#: Code -> one-line title, for the lead to register with the DSL diagnostics.
-CODES: dict[str, str] = {
-    "W8001": "flow state is unreachable",
-    "E8002": "flow state has no way out",
-    "W8003": "final flow state has transitions",
-    "W8004": "join of a parallel state can never happen",
-}
 
 
 class FlowProblem(NamedTuple):
@@ -157,3 +155,28 @@ def _subtree_names(flow: CompiledFlow, roots: tuple[str, ...]) -> set[str]:
         for region in flow.states[name].regions:
             todo.extend(region.states)
     return out
+
+
+def flow_diagnostics(app: App) -> list[Diagnostic]:
+    """The graph problems of every flow of ``app`` as diagnostics with positions.
+
+    ``dispatchflow check`` adds these to the compiler's (the ``dsl`` layer cannot
+    import ``flows``). A flow that does not compile is reported as E8005 at
+    the flow's file.
+    """
+    bag = DiagnosticBag()
+    for name, item in app.flows.items():
+        source = SourceFile(item.file, app.sources.get(item.file, ""))
+        doc = load_yaml(source, DiagnosticBag())
+        bag.add_source(source)
+        try:
+            flow = compile_flow(app, name)
+        except DispatchflowError as exc:
+            bag.error("E8005", f"flow {name} cannot be compiled: {exc.message}", item.file,
+                      hint=exc.hint)
+            continue
+        for problem in analyse_flow(flow):
+            severity = Severity.ERROR if problem.code.startswith("E") else Severity.WARNING
+            span = doc.key_span(problem.path) if doc is not None else None
+            bag.add(severity, problem.code, problem.message, problem.file, span, problem.hint)
+    return bag.sorted()

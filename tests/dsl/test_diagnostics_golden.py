@@ -631,7 +631,8 @@ def test_golden(case: Golden, make_bundle) -> None:
 
 
 def test_every_code_has_a_golden_case() -> None:
-    assert {c.code for c in CASES} == set(CODES)
+    # Flow graph codes (W8xxx/E8xxx) have theirs in tests/flows/test_flow_diagnostics.py.
+    assert {c.code for c in CASES} == {c for c in CODES if not c[1:].startswith("8")}
 
 
 def test_case_ids_are_unique() -> None:
