@@ -48,7 +48,8 @@ from email.parser import BytesParser
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from ..dsl.codegen import compile_expression
 from ..dsl.compiler import App
@@ -61,7 +62,7 @@ from ..forms.validation import FieldError, validate_payload
 from . import defaults
 from .actors import Actor
 from .csv_import import text_value
-from .db import files
+from .db import deliveries, files
 from .files import store_file
 from .jsonvalues import json_value
 
@@ -452,10 +453,28 @@ class Delivery:
 
     record: dict[str, Any]
     skipped: list[str]
+    duplicate: bool = False  # the same message was delivered before: nothing new stored
+
+
+def delivery_key(given: str | None, message: bytes) -> str:
+    """The idempotency key of a message: the sender's key, else a digest of the bytes."""
+    if given and given.strip():
+        return "k:" + given.strip()[:190]
+    return "sha256:" + hashlib.sha256(message).hexdigest()
+
+
+def _previous(rt: Runtime, ch: Channel, key: str) -> Delivery | None:
+    with rt.engine.connect() as conn:
+        row = conn.execute(select(deliveries.c.record_id).where(deliveries.c.channel == ch.name)
+                           .where(deliveries.c.key == key)).first()
+    if row is None:
+        return None
+    log.info("channel %s: duplicate delivery %s -> %s %s", ch.name, key, ch.entity, row[0])
+    return Delivery({"id": row[0]}, [], duplicate=True)
 
 
 def deliver_webhook(rt: Runtime, channel_name: str, body: bytes,
-                    signature: str | None) -> Delivery:
+                    signature: str | None, key: str | None = None) -> Delivery:
     """Authenticate, parse, map and store one webhook body; see module docs.
 
     Raises UnknownChannel, ChannelNotConfigured, MessageTooLarge,
@@ -475,10 +494,12 @@ def deliver_webhook(rt: Runtime, channel_name: str, body: bytes,
     if not isinstance(data, dict):
         raise BadMessage("the body must be a JSON object",
                          hint="send {\"key\": value, ...} with the sender's field names")
-    return _create(rt, ch, data, [])
+    dkey = delivery_key(key, body)
+    return _previous(rt, ch, dkey) or _create(rt, ch, data, [], dkey)
 
 
-def deliver_email(rt: Runtime, channel_name: str, raw: bytes, signature: str | None) -> Delivery:
+def deliver_email(rt: Runtime, channel_name: str, raw: bytes, signature: str | None,
+                  key: str | None = None) -> Delivery:
     """Authenticate, parse, map and store one raw e-mail; attachments go to the field the
     mapping names for ``attachments``. Raises like :func:`deliver_webhook`."""
     ch = channel(rt.app, channel_name, "email")
@@ -489,6 +510,10 @@ def deliver_email(rt: Runtime, channel_name: str, raw: bytes, signature: str | N
                               hint="DISPATCHFLOW_MAX_UPLOAD_MB raises the limit")
     authenticate(ch, raw, signature)
     external, attachments = parse_email(raw, rt.app, channel_name)
+    dkey = delivery_key(key or _message_id(raw), raw)
+    previous = _previous(rt, ch, dkey)
+    if previous is not None:
+        return previous
     stored: list[str] = []
     notes: list[str] = []
     try:
@@ -514,7 +539,7 @@ def deliver_email(rt: Runtime, channel_name: str, raw: bytes, signature: str | N
                         created_by=ch.actor.user_id, max_bytes=int(limit_mb * 1024 * 1024)).id)
             if stored:
                 external["attachments"] = stored if fdef.multiple else stored[0]
-        return _create(rt, ch, external, notes)
+        return _create(rt, ch, external, notes, dkey)
     except BaseException:
         discard_files(rt, stored)
         raise
@@ -527,8 +552,14 @@ def discard_files(rt: Runtime, file_ids: list[str]) -> None:
             conn.execute(delete(files).where(files.c.id.in_(file_ids)))
 
 
+def _message_id(raw: bytes) -> str | None:
+    message = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
+    value = message.get("Message-ID")
+    return str(value) if value else None
+
+
 def _create(rt: Runtime, ch: Channel, external: Mapping[str, Any],
-            notes: list[str]) -> Delivery:
+            notes: list[str], key: str) -> Delivery:
     app = rt.app
     mapped = map_payload(app, ch.name, external, rt.clock())
     if mapped.errors:
@@ -539,7 +570,18 @@ def _create(rt: Runtime, ch: Channel, external: Mapping[str, Any],
                                    now=rt.clock())
         errors = mapped.errors + [e for e in checked.errors if e.field not in failed]
         raise ValidationError("the message is not a valid record", errors=errors)
-    record = rt.records.create(ch.actor, ch.entity, mapped.payload, locale=app.default_locale)
+    def remember(conn: Any, record_id: int) -> None:
+        conn.execute(deliveries.insert().values(channel=ch.name, key=key, entity=ch.entity,
+                                                record_id=record_id, created_at=rt.clock()))
+    try:
+        record = rt.records.create(ch.actor, ch.entity, mapped.payload,
+                                   locale=app.default_locale, also=remember)
+    except IntegrityError:
+        # The same message arrived twice at once; the other delivery stored it.
+        previous = _previous(rt, ch, key)
+        if previous is None:
+            raise
+        return previous
     skipped = mapped.skipped + notes
     log.info("channel %s: created %s %s%s", ch.name, ch.entity, record.get("id"),
              f" (skipped: {', '.join(skipped)})" if skipped else "")

@@ -112,6 +112,17 @@ outbox = Table(
     Index("ix_df_outbox_pending", "processed_at", "id"),
 )
 
+deliveries = Table(
+    # One row per message an intake channel turned into a record, so a sender's
+    # retry of the same message (same key) finds the record instead of making another.
+    "df_deliveries", SYSTEM,
+    Column("channel", String(100), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("entity", String(100), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 files = Table(
     "df_files", SYSTEM,
     Column("id", String(64), primary_key=True),  # random, unguessable

@@ -146,12 +146,15 @@ class RecordService:
     # ------------------------------------------------------------------ API
     def create(self, actor: Actor, entity_name: str, payload: Any, *, form: str | None = None,
                locale: str | None = None,
-               preset: dict[str, Any] | None = None) -> dict[str, Any]:
+               preset: dict[str, Any] | None = None,
+               also: Callable[[Connection, int], None] | None = None) -> dict[str, Any]:
         """Validate and store a new record; returns it as the actor may see it.
 
         ``preset`` holds values the platform sets, not the submitter (a form's
         hidden defaults, the signed-in customer): they override the payload and
         need no write permission, but are validated like everything else.
+        ``also(conn, record_id)`` runs inside the same transaction after the insert
+        (e.g. a channel recording its delivery key); if it raises, nothing is kept.
         Raises PermissionDenied, ValidationError (with field errors; nothing written).
         """
         entity = self._entity(entity_name)
@@ -194,6 +197,8 @@ class RecordService:
             rec = self._record(entity, stored)
             self._write_log(conn, actor, entity_name, record_id, "create", "created",
                             changes({}, {k: v for k, v in rec.items() if k in values}), now)
+            if also is not None:
+                also(conn, record_id)
         return self._present(actor, entity, rec)
 
     def get(self, actor: Actor, entity_name: str, record_id: int) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from ..errors import DispatchflowError
 from ..platform.channels import (
     BadMessage,
     ChannelNotConfigured,
+    Delivery,
     MessageTooLarge,
     SignatureInvalid,
     channel,
@@ -82,8 +83,9 @@ def webhook(name: str) -> tuple[Response, int]:
     ch = channel(rt.app, name, "webhook")
     ch.secret()  # refuse before reading anything when the channel cannot authenticate
     body = _body(ch.max_body_bytes, f"{ch.max_body_bytes // 1024} KB")
-    delivery = deliver_webhook(rt, name, body, request.headers.get(ch.signature_header))
-    return jsonify({"id": delivery.record.get("id"), "skipped": delivery.skipped}), 201
+    delivery = deliver_webhook(rt, name, body, request.headers.get(ch.signature_header),
+                               key=request.headers.get("Idempotency-Key"))
+    return _answer(delivery)
 
 
 @bp.post("/<name>/email")
@@ -98,5 +100,13 @@ def email(name: str) -> tuple[Response, int] | Response:
                        f"not {request.mimetype or 'no Content-Type'}")
     limit = int(rt.settings.max_upload_mb * 1024 * 1024)
     raw = _body(limit, f"{rt.settings.max_upload_mb:g} MB")
-    delivery = deliver_email(rt, name, raw, request.headers.get(ch.signature_header))
-    return jsonify({"id": delivery.record.get("id"), "skipped": delivery.skipped}), 201
+    delivery = deliver_email(rt, name, raw, request.headers.get(ch.signature_header),
+                             key=request.headers.get("Idempotency-Key"))
+    return _answer(delivery)
+
+
+def _answer(delivery: Delivery) -> tuple[Response, int]:
+    """201 for a new record; 200 naming the same record for a repeated delivery."""
+    body = {"id": delivery.record.get("id"), "skipped": delivery.skipped,
+            "duplicate": delivery.duplicate}
+    return jsonify(body), 200 if delivery.duplicate else 201

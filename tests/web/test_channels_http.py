@@ -288,3 +288,35 @@ def test_no_published_version_is_a_503_problem(tmp_path: Path, secrets_set: None
         assert res.get_json()["detail"] == "no app version is published"
     finally:
         runtime.engine.dispose()
+
+
+# ------------------------------------------------------------------ repeated deliveries
+
+
+def test_a_repeated_webhook_delivery_stores_nothing_new(any_rt: Runtime) -> None:
+    client = client_for(any_rt)
+    cid = customer(any_rt)
+    body = wechat_body(cid)
+    first = post_webhook(client, body, signed(body))
+    again = post_webhook(client, body, signed(body))
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json()["id"] == first.get_json()["id"] and again.get_json()["duplicate"]
+    assert count(any_rt, any_rt.tables["work_order"]) == 1
+    # The sender's Idempotency-Key names the message when the body differs (a retry
+    # with a fresh timestamp, say); a new key is a new message.
+    body2 = wechat_body(cid, 故障描述="又不制冷了")
+    res = post_webhook(client, body2, signed(body2, **{"Idempotency-Key": "msg-7"}))
+    retry = wechat_body(cid, 故障描述="又不制冷了", openid="o-456")
+    res2 = post_webhook(client, retry, signed(retry, **{"Idempotency-Key": "msg-7"}))
+    assert (res.status_code, res2.status_code) == (201, 200)
+    assert res2.get_json()["id"] == res.get_json()["id"]
+    assert count(any_rt, any_rt.tables["work_order"]) == 2
+
+
+def test_a_repeated_email_keeps_one_record_and_one_file(client: Any, rt: Runtime) -> None:
+    raw = make_email(customer(rt), [("热水器.png", "image/png", PNG)])
+    first = post_email(client, raw, signed(raw, "X-Dispatchflow-Signature"))
+    again = post_email(client, raw, signed(raw, "X-Dispatchflow-Signature"))
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert count(rt, files) == 1 and count(rt, rt.tables["work_order"]) == 1
