@@ -26,8 +26,8 @@ How the constructs map:
   PostgreSQL, Python's ``re.search`` through SQLAlchemy's ``REGEXP`` on SQLite),
   arithmetic on numbers and durations (``/`` is true division, ``%`` floored,
   both null on a zero divisor), ``if``/``then``/``else`` (CASE), ``coalesce``,
-  ``lower``, ``upper``, ``len``, ``abs``. String ordering uses code points
-  (``COLLATE "C"`` on PostgreSQL), as Python does.
+  ``lower``, ``upper`` (SQLite changes ASCII letters only), ``len``, ``abs``.
+  String ordering uses code points (``COLLATE "C"`` on PostgreSQL), as Python does.
 
 Null handling. In a WHERE clause a NULL and a false both drop the row, so the
 default (``strict=False``) lets comparisons yield NULL where the DSL says false;
@@ -287,7 +287,9 @@ def _paths(node: ast.Expr) -> Iterator[ast.Path]:
 
 
 def _typesig(node: ast.Expr) -> tuple:
-    return tuple(n.type for n in _children(node))
+    """What node equality leaves out: types, and literal classes (``0 == 0.0``)."""
+    return tuple((n.type, type(n.value) if isinstance(n, ast.Literal) else None)
+                 for n in _children(node))
 
 
 class _Translator:
@@ -568,7 +570,8 @@ class _Translator:
             v = self.arith(node)
         elif isinstance(node, ast.Unary) and node.op == "neg":
             operand = self.scalar(self.value(node.operand), node.operand)
-            v = _Sql(-operand.expr, operand.nullable, operand.integer)
+            null = operand.known and operand.const is None
+            v = operand if null else _Sql(-operand.expr, operand.nullable, operand.integer)
         elif isinstance(node, ast.Binary | ast.Unary | ast.Compare | ast.IsNull):
             v = _Sql(self.cond(node, True), nullable=False)
         elif isinstance(node, ast.IfExpr):
@@ -668,6 +671,8 @@ class _Translator:
     def if_expr(self, node: ast.IfExpr) -> _Sql:
         then = self.scalar(self.value(node.then), node.then)
         other = self.scalar(self.value(node.otherwise), node.otherwise)
+        if then.known and other.known and then.const is None and other.const is None:
+            return then  # an untyped CASE of NULLs would puzzle PostgreSQL's type inference
         expr = case((self.cond(node.cond, False), then.expr), else_=other.expr)
         return _Sql(expr, then.nullable or other.nullable, then.integer and other.integer)
 
@@ -688,6 +693,8 @@ class _Translator:
                 raise self.fail(node, "len() of a list field cannot run in the database",
                                 "keep list tests in rules")
             arg = self.scalar(self.value(node.args[0]), node.args[0])
+            if arg.known and arg.const is None:
+                return arg
             sql_name = "length" if name == "len" else name
             return _Sql(getattr(func, sql_name)(arg.expr), arg.nullable,
                         name == "len" or (name == "abs" and arg.integer))

@@ -168,6 +168,7 @@ CASES: list[tuple[str, set[int]]] = [
     ("record.n % 3 == 2", {3}),
     ("record.n % 0 is null", ALL),
     ("record.n % (if record.flag then user.level else null) == 1", {1, 4}),
+    ("record.x + coalesce(0.0, 0.0) == 2.5 and record.n % coalesce(2, 2) == 1", {1}),
     ("-record.n > 0", {3}),
     ("abs(record.n) > 3", {3, 4}),
     ("record.n * 2.5 == 10", {4}),
@@ -533,7 +534,8 @@ def test_sql_selects_exactly_the_rows_python_accepts(
     sqlf_db.insert("site", site_rows)
     sqlf_db.insert("ticket", ticket_rows)
     live = {t["id"] for t in ticket_rows if not t["deleted"]}
+    context = (source, sqlf_db.dialect, ticket_rows, site_rows, sql_user)
     got = sqlf_db.ids("ticket", sql_of(sqlf_app, sqlf_db, expr, sql_user))
-    assert got == want, (source, sqlf_db.dialect)
+    assert got == want, context
     strict = sql_of(sqlf_app, sqlf_db, expr, sql_user, strict=True)
-    assert sqlf_db.ids("ticket", not_(strict)) == live - want, (source, sqlf_db.dialect)
+    assert sqlf_db.ids("ticket", not_(strict)) == live - want, context
