@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..dsl.model import EntityDef
-from ..errors import ConflictError, DslError, NotFoundError, ValidationError
+from ..errors import ConflictError, NotFoundError, ValidationError
 from ..forms.validation import FieldError, validate_payload
 from . import defaults
 from .actors import Actor
@@ -64,7 +64,8 @@ class RecordService:
 
     def _visible(self, actor: Actor, entity: str, action: str) -> ColumnElement[bool]:
         table = self.rt.tables[entity]
-        clause = self.rt.authz.row_clause(actor, entity, action, table, self.rt.tables)
+        clause = self.rt.authz.row_clause(actor, entity, action, table, self.rt.tables,
+                                          now=self.rt.clock())
         alive = table.c.deleted_at.is_(None)
         return alive if clause is None else and_(alive, clause)
 
@@ -229,10 +230,7 @@ class RecordService:
         query = select(table).where(self._visible(actor, entity_name, "read"))
         if filter:
             expr = parse_filter(self.rt.app, entity_name, filter)
-            hidden = _paths_outside(expr, entity_name, readable)
-            if hidden:
-                raise DslError(f"cannot filter on '{hidden}'", hint="filter on fields you can "
-                               "read")
+            self.rt.authz.require_filter(actor, entity_name, expr)
             query = query.where(to_sql(expr, record_root=entity_name, table=table,
                                        tables=self.rt.tables, entities=self.rt.app.entities,
                                        params={}, now=self.rt.clock()))
@@ -352,21 +350,6 @@ class RecordService:
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
-
-def _paths_outside(expr: Any, root: str, readable: frozenset[str]) -> str | None:
-    """The first field path of ``expr`` the actor may not read (filters must not leak)."""
-    from ..dsl import ast
-
-    def walk(node: Any) -> str | None:
-        if isinstance(node, ast.Path) and node.steps and node.root in (root, "record"):
-            if node.steps[0].name not in readable:
-                return node.steps[0].name
-        for child in ast.children(node):
-            found = walk(child)
-            if found:
-                return found
-        return None
-    return walk(expr)
 
 
 def _encode_cursor(value: Any, record_id: int) -> str:

@@ -171,3 +171,9 @@ def test_openapi_document_is_valid(client) -> None:
     validate(doc)
     assert "/api/v1/work_order" in doc["paths"]
     assert doc["components"]["schemas"]["work_orderCreate"]["properties"]["priority"]["enum"]
+
+
+def test_filtering_on_a_hidden_field_is_refused(client, world, token_for) -> None:
+    token = bearer(token_for("technician", 0))
+    res = client.get("/api/v1/work_order?filter=work_order.cost_labor > 100", headers=token)
+    assert res.status_code == 403 and "cost_labor" in res.get_json()["detail"]
