@@ -351,3 +351,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     schema = _pg_schema()
     yield f"{PG_BASE_URL}?options=-csearch_path%3D{schema}"
     _drop_pg_schema(schema)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Any:
+    """An engine on an empty database (SQLite file, then a fresh PostgreSQL schema)."""
+    from dispatchflow.platform.db import make_engine
+
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()

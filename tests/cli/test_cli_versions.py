@@ -7,60 +7,31 @@ publishes; DATABASE_URL points at a SQLite file or a fresh PostgreSQL schema.
 from __future__ import annotations
 
 import re
-import secrets
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import column, create_engine, insert, inspect, select, table
+from sqlalchemy import column, insert, inspect, select, table
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
 
 from dispatchflow.cli import main
 from dispatchflow.platform import versions
-from dispatchflow.platform.db import make_engine as make_db_engine
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-START_PG = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "field-service"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path,
-             monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    """DATABASE_URL set for the CLI; yields an engine on the same database for checks."""
+@pytest.fixture
+def database(database_url: str, tmp_path: Path, engine: Engine,
+             monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """DATABASE_URL set for the CLI; an engine on the same database for checks."""
     versions.clear_cache()
     monkeypatch.setenv("DISPATCHFLOW_HOME", str(tmp_path / "home"))
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'df.db'}"
-        monkeypatch.setenv("DATABASE_URL", url)
-        eng = make_db_engine(url)
-        yield eng
-        eng.dispose()
-        return
-    schema = "t_" + secrets.token_hex(6)
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    except OperationalError as exc:
-        admin.dispose()
-        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is not reachable ({exc.orig}); "
-                    f"start it with: {START_PG}")
-    monkeypatch.setenv("DATABASE_URL", f"{PG_URL}?options=-csearch_path%3D{schema}")
-    eng = make_db_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    return engine
 
 
 @pytest.fixture

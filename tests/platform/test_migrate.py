@@ -7,56 +7,19 @@ dropped afterwards. PostgreSQL being down is a failure, never a skip.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import column, create_engine, insert, inspect, select, table
+from sqlalchemy import column, insert, inspect, select, table
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
 
 from dispatchflow.dsl.compiler import App, compile_sources
 from dispatchflow.dsl.diagnostics import render_text
 from dispatchflow.errors import ConflictError
 from dispatchflow.platform import migrate
-from dispatchflow.platform.db import make_engine as make_db_engine
 from dispatchflow.platform.migrate import DestructiveChangeRefused, MigrationError
 from dispatchflow.platform.storage import build_metadata
-
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-START_PG = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """An empty database: a SQLite file, or a fresh PostgreSQL schema (dropped after)."""
-    if request.param == "sqlite":
-        eng = make_db_engine(f"sqlite:///{tmp_path / 'df.db'}")
-        yield eng
-        eng.dispose()
-        return
-    schema = "t_" + secrets.token_hex(6)
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    except OperationalError as exc:
-        admin.dispose()
-        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is not reachable ({exc.orig}); "
-                    f"start it with: {START_PG}")
-    eng = make_db_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
-
 
 APP = """\
 app: demo

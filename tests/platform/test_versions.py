@@ -6,60 +6,28 @@ point is that publishing and rolling back never lose them.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import column, create_engine, func, insert, inspect, select, table
+from sqlalchemy import column, func, insert, inspect, select, table
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
 
 from dispatchflow.dsl.compiler import App, compile_sources
 from dispatchflow.dsl.diagnostics import render_text
 from dispatchflow.platform import versions
 from dispatchflow.platform.db import app_versions, audit_log, create_system_tables
-from dispatchflow.platform.db import make_engine as make_db_engine
 from dispatchflow.platform.migrate import DestructiveChangeRefused, MigrationError
 from dispatchflow.platform.versions import VersionError
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-START_PG = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A database with the system tables: a SQLite file or a fresh PostgreSQL schema."""
-    versions.clear_cache()
-    if request.param == "sqlite":
-        eng = make_db_engine(f"sqlite:///{tmp_path / 'df.db'}")
-        create_system_tables(eng)
-        yield eng
-        eng.dispose()
-        return
-    schema = "t_" + secrets.token_hex(6)
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    except OperationalError as exc:
-        admin.dispose()
-        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is not reachable ({exc.orig}); "
-                    f"start it with: {START_PG}")
-    eng = make_db_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        create_system_tables(eng)
-        yield eng
-    finally:
-        eng.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
-
+@pytest.fixture
+def engine(engine: Engine) -> Engine:
+    """The shared empty database (tests/conftest.py), with the system tables."""
+    create_system_tables(engine)
+    return engine
 
 APP = 'app: demo\nversion: "{v}"\ntitle: {{en: Demo}}\ntimezone: Asia/Shanghai\n'
 
