@@ -160,13 +160,15 @@ class Emitter:
             words = [str(_literal_value(i)).lower() for i in n.args[1].items]
             text_src = args[0]
             if n.args[0].type is not None and n.args[0].type.kind == T.STRING and words:
-                # Unrolled: lower-case the text once, then a chain of substring tests.
+                # Unrolled: lower-case the text once (bound inside the first test),
+                # then a chain of substring tests.
                 hay = self.tmp()
-                tests = " or ".join(f"{w!r} in {hay}" for w in words)
+                lowered = f"{hay}.lower()" if nullable else f"{text_src}.lower()"
+                tests = " or ".join([f"{words[0]!r} in ({hay} := {lowered})"] +
+                                    [f"{w!r} in {hay}" for w in words[1:]])
                 if nullable:
-                    return (f"(({hay} := {text_src}) is not None and "
-                            f"(({hay} := {hay}.lower()) is not None) and ({tests}))")
-                return f"((({hay} := {text_src}.lower()) is not None) and ({tests}))"
+                    return f"(({hay} := {text_src}) is not None and ({tests}))"
+                return f"({tests})"
             return f"_f_contains_any({text_src}, {self.const(tuple(words))})"
         return f"_f_{n.name}({', '.join(args)})"
 
