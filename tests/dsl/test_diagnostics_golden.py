@@ -29,8 +29,15 @@ from dispatchflow.dsl.source import SourceFile, Span
 R = "rules/triage.rules"
 T = "rules/sla.yaml"
 SITE = "entities/site.yaml"
-LIBYAML = pytest.mark.skipif(not hasattr(yaml, "CSafeLoader"),
-                             reason="messages differ without libyaml")
+# YAML syntax messages are libyaml's (PyYAML's wheels ship it; the loader uses it).
+LIBYAML = pytest.mark.usefixtures("libyaml")
+
+
+@pytest.fixture
+def libyaml() -> None:
+    if not hasattr(yaml, "CSafeLoader"):
+        pytest.fail("PyYAML is built without libyaml: pip install --force-reinstall PyYAML",
+                    pytrace=False)
 
 
 def ruleset(*rules: str) -> str:
