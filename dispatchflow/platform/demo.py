@@ -39,8 +39,7 @@ def seed_users(rt: Runtime) -> list[tuple[str, str, str]]:
     for role in roles:
         user_id = f"demo_{role}"
         password = known.get(user_id) or secrets.token_urlsafe(9)
-        attributes: dict[str, Any] = {"regions": ["PD", "XH"]} if "regions" in \
-            rt.app.user.fields else {}
+        attributes = _demo_attributes(rt)
         try:
             add_user(rt.engine, user_id, name=f"Demo {role}", password=password, roles=[role],
                      attributes=attributes)
@@ -52,6 +51,25 @@ def seed_users(rt: Runtime) -> list[tuple[str, str, str]]:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(known, f)
+    return out
+
+
+def _demo_attributes(rt: Runtime) -> dict[str, Any]:
+    """User fields for demo users: every region, and references to the first record
+    of their entity (so the demo customer and technician have someone to be)."""
+    out: dict[str, Any] = {}
+    for name, f in rt.app.user.fields.items():
+        if f.system:
+            continue
+        if name == "regions" and f.kind == "list":
+            out[name] = [r["code"] for r in REGIONS]
+        elif f.kind == "reference" and f.reference in rt.tables:
+            table = rt.tables[f.reference]
+            with rt.engine.connect() as conn:
+                first = conn.execute(select(table.c.id).where(table.c.deleted_at.is_(None))
+                                     .order_by(table.c.id).limit(1)).scalar()
+            if first is not None:
+                out[name] = first
     return out
 
 
