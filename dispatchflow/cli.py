@@ -51,11 +51,12 @@ def _compiled_app(bundle: str) -> App:
 
 def _compile_or_report(bundle: str, fmt: str) -> CompileResult:
     result = compile_bundle(bundle)
-    if result.app is not None and result.app.flows:
-        # Flow graph checks live in the flows layer, above the compiler.
+    if result.app is not None:
+        # Flow graph and calendar checks live in the flows layer, above the compiler.
         from .flows.analysis import flow_diagnostics
+        from .flows.calendar import calendar_diagnostics
 
-        extra = flow_diagnostics(result.app)
+        extra = flow_diagnostics(result.app) + calendar_diagnostics(result.app)
         result = CompileResult(None if any(d.is_error for d in extra) else result.app,
                                sorted([*result.diagnostics, *extra], key=lambda d: d.sort_key()))
     if result.diagnostics or fmt == "json":

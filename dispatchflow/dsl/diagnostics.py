@@ -73,6 +73,7 @@ CODES: dict[str, str] = {
     "W8003": "final flow state has transitions",
     "W8004": "parallel state can never join",
     "E8005": "flow cannot be compiled",
+    "E8006": "business calendar is invalid",
 }
 
 

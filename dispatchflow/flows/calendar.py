@@ -56,6 +56,10 @@ from itertools import pairwise
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..dsl.compiler import App
+from ..dsl.diagnostics import Diagnostic, DiagnosticBag
+from ..dsl.source import SourceFile
+from ..dsl.yaml_loader import load_yaml
 from ..errors import DispatchflowError
 
 #: Weekday keys of ``working_hours``, Monday first (index = ``date.weekday()``).
@@ -563,3 +567,25 @@ def _remember(memo: dict, key: Any, value: Any) -> None:
     if len(memo) >= _MEMO_LIMIT:
         memo.clear()
     memo[key] = value
+
+
+def calendar_diagnostics(app: App) -> list[Diagnostic]:
+    """Problems of ``app.yaml``'s business calendars as diagnostics (E8006).
+
+    ``dispatchflow check`` adds these to the compiler's: the schema cannot see
+    overlapping or overnight ranges, and the ``dsl`` layer cannot import
+    ``flows``. Positions come from the error's dotted path in ``app.yaml``.
+    """
+    bag = DiagnosticBag()
+    text = app.sources.get("app.yaml", "")
+    source = SourceFile("app.yaml", text)
+    bag.add_source(source)
+    doc = load_yaml(source, DiagnosticBag())
+    for name, cfg in (app.calendars or {}).items():
+        try:
+            BusinessCalendar.from_config(name, cfg or {}, app.timezone)
+        except CalendarError as exc:
+            path = tuple(int(p) if p.isdigit() else p for p in (exc.path or "").split(".") if p)
+            span = doc.span(path) if doc is not None else None
+            bag.error("E8006", f"calendar {name}: {exc.message}", "app.yaml", span, exc.hint)
+    return bag.sorted()

@@ -147,3 +147,42 @@ def test_the_reference_flow_is_clean(compile_ok) -> None:
 
 def test_flow_codes_are_registered() -> None:
     assert {"W8001", "E8002", "W8003", "W8004", "E8005"} <= set(CODES)
+
+
+def test_an_invalid_calendar_is_e8006_at_its_position(compile_ok) -> None:
+    from dispatchflow.flows.calendar import calendar_diagnostics
+
+    app = compile_ok({"app.yaml": """\
+app: test
+version: "1"
+timezone: Asia/Shanghai
+calendars:
+  standard:
+    working_hours:
+      mon: ["09:00-12:00", "11:00-18:00"]
+"""})
+    assert [d.render() for d in calendar_diagnostics(app)] == ["\n".join([
+        "app.yaml:7:12: E8006: calendar standard: time ranges overlap or are out of order",
+        '    7 |       mon: ["09:00-12:00", "11:00-18:00"]',
+        "      |            ^~~~~~~~~~~~~~~~~~~~~~~~~~~~~~",
+        "  hint: list each day's ranges in order without overlaps, e.g. "
+        '["09:00-12:00", "13:00-18:00"]',
+    ])]
+
+
+def test_check_reports_calendar_problems(tmp_path, make_bundle) -> None:
+    from click.testing import CliRunner
+
+    from dispatchflow.cli import main
+
+    root = make_bundle({"app.yaml": """\
+app: test
+version: "1"
+timezone: Asia/Shanghai
+calendars:
+  standard:
+    working_hours:
+      mon: ["18:00-09:00"]
+"""})
+    result = CliRunner().invoke(main, ["check", str(root)])
+    assert result.exit_code == 1 and "E8006" in result.output
