@@ -12,6 +12,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import select, update
@@ -68,14 +69,17 @@ def authenticate(engine: Engine, user_id: str, password: str) -> Actor | None:
         row = conn.execute(select(users).where(users.c.id == user_id)).first()
     if row is None or not row.active or not row.password_hash:
         # Spend the same time as a real check so ids cannot be probed by timing.
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(), password)
         return None
     if not check_password_hash(row.password_hash, password):
         return None
     return actor_from_row(row, "web")
 
 
-_DUMMY_HASH = generate_password_hash("not a password", method=defaults.PASSWORD_HASH_METHOD)
+@cache
+def _dummy_hash() -> str:
+    # Built on first use, not at import: scrypt is deliberately slow.
+    return generate_password_hash("not a password", method=defaults.PASSWORD_HASH_METHOD)
 
 
 def load_actor(engine: Engine, user_id: str, channel: str = "web") -> Actor | None:
