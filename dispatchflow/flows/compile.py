@@ -23,6 +23,7 @@ from ..rules import effects as fx
 from ..rules.engine import Engine
 from ..rules.table_access import GenericTable
 from .model import (
+    CompiledClock,
     CompiledExpr,
     CompiledFlow,
     EffectTemplate,
@@ -34,6 +35,7 @@ from .model import (
     TransitionDef,
     YamlPath,
 )
+from .sla import SlaClockDef
 
 #: ``evaluate(table, record, now)``: a decision table's outputs as a dict, or None.
 TableEvaluator = Callable[[str, dict[str, Any], datetime], dict[str, Any] | None]
@@ -98,7 +100,15 @@ class _FlowCompiler:
             label=_label(data.get("label")), global_on_event=on_event,
             global_on_action=on_action, global_automatic=automatic,
             automatic=bool(automatic) or any(s.automatic or s.join for s in
-                                             self.states.values()))
+                                             self.states.values()),
+            sla_clocks=self._clocks())
+
+    def _clocks(self) -> dict[str, CompiledClock]:
+        clocks = {}
+        for name, config in (self.item.data.get("sla_clocks") or {}).items():
+            target = self._expr(("sla_clocks", name, "target")) if "target" in config else None
+            clocks[name] = CompiledClock(SlaClockDef.from_config(name, config), target)
+        return clocks
 
     # -- states
     def _walk(self, states: dict[str, Any], base: YamlPath, region_node: tuple[str, ...]) -> None:

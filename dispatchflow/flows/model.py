@@ -22,6 +22,7 @@ from typing import Any
 
 from ..errors import DispatchflowError
 from ..rules import effects as fx
+from .sla import SlaClockDef
 
 YamlPath = tuple[str | int, ...]
 NodePath = tuple[str, ...]
@@ -167,6 +168,14 @@ class StateDef:
         return self.node[-3] if len(self.node) > 1 else None
 
 
+@dataclass(frozen=True, slots=True)
+class CompiledClock:
+    """An SLA clock of the flow: its definition and its compiled target (a duration)."""
+
+    definition: SlaClockDef
+    target: CompiledExpr | None
+
+
 @dataclass(frozen=True)
 class CompiledFlow:
     """A flow of one app version, ready for :func:`~.transition.start` and ``apply``.
@@ -193,6 +202,7 @@ class CompiledFlow:
     global_on_action: dict[str, tuple[TransitionDef, ...]] = field(default_factory=dict)
     global_automatic: tuple[TransitionDef, ...] = ()
     automatic: bool = True  # False: no 'when' and no 'join' anywhere, nothing to settle
+    sla_clocks: dict[str, CompiledClock] = field(default_factory=dict)
 
     def state(self, name: str) -> StateDef:
         """The state called ``name``; FlowError if the flow has none."""

@@ -109,7 +109,104 @@ outbox = Table(
     Column("processed_at", DateTime(timezone=True)),
     Column("attempts", Integer, nullable=False, default=0),
     Column("version_number", Integer),
+    # A poison event is parked after defaults.EVENT_MAX_ATTEMPTS failures so the
+    # record's later events go on; `dispatchflow jobs failed` lists it, `retry` revives it.
+    Column("last_error", Text),
+    Column("failed_at", DateTime(timezone=True)),
     Index("ix_df_outbox_pending", "processed_at", "id"),
+    Index("ix_df_outbox_record", "entity", "record_id", "id"),
+)
+
+flow_instances = Table(
+    # One row per (flow, record): the pure InstanceState as JSON, pinned to the
+    # app version the instance started on.
+    "df_flow_instances", SYSTEM,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("flow", String(100), nullable=False),
+    Column("entity", String(100), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("version_number", Integer, nullable=False),
+    Column("state", JSONType, nullable=False),
+    # What SLA clocks are computed from: [{at, event, entered, targets}, ...]
+    Column("history", JSONType, nullable=False),
+    # SLA alerts already raised: {"clock": ["warn", "breach"]}
+    Column("sla", JSONType, nullable=False),
+    Column("ended", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ux_df_flow_instances_record", "flow", "entity", "record_id", unique=True),
+)
+
+timers = Table(
+    # Durable timers: flow timers, SLA warnings/breaches, escalation levels, offer
+    # expiries. The scheduler turns a due row into an outbox event exactly once.
+    "df_timers", SYSTEM,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("entity", String(100), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("kind", String(30), nullable=False),  # flow | sla | escalation | offer
+    Column("key", String(200), nullable=False),  # timer id, clock/level, offer id
+    Column("payload", JSONType, nullable=False),
+    Column("fire_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(20), nullable=False),  # pending | fired | cancelled
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("fired_at", DateTime(timezone=True)),
+    Index("ix_df_timers_due", "status", "fire_at"),
+    Index("ix_df_timers_record", "entity", "record_id", "status"),
+)
+
+timeline = Table(
+    # What the platform did to a record and why (rules fired with their
+    # conditions, flow transitions, timers, dispatch decisions, notifications);
+    # merged with the audit rows into the record's timeline.
+    "df_timeline", SYSTEM,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("entity", String(100), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("detail", JSONType),
+    Column("event_id", BigInteger),
+    Index("ix_df_timeline_record", "entity", "record_id", "id"),
+)
+
+dispatch_rounds = Table(
+    # One row per dispatch attempt of a record: the policy, which try it is,
+    # and the decision (ranked candidates with score terms, exclusion counts).
+    "df_dispatch_rounds", SYSTEM,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("entity", String(100), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("policy", String(100), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status", String(20), nullable=False),  # pending | offered | escalated | done
+    Column("decision", JSONType),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True)),
+    Index("ix_df_dispatch_rounds_record", "entity", "record_id", "id"),
+    Index("ix_df_dispatch_rounds_status", "status"),
+)
+
+offers = Table(
+    # An offer of a record to one candidate. Exactly one can be accepted per
+    # record: accepting is a conditional update under the record's row lock.
+    "df_offers", SYSTEM,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("round_id", BigInteger, ForeignKey("df_dispatch_rounds.id"), nullable=False),
+    Column("entity", String(100), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("candidate_id", BigInteger, nullable=False),
+    Column("mode", String(20), nullable=False),  # one_at_a_time | broadcast | grab_pool
+    Column("state", String(20), nullable=False),  # pending|accepted|rejected|expired|withdrawn
+    Column("rank", Integer, nullable=False),
+    Column("score", JSONType),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("reason", Text),
+    Index("ix_df_offers_record", "entity", "record_id", "state"),
+    Index("ix_df_offers_candidate", "candidate_id", "state"),
 )
 
 deliveries = Table(

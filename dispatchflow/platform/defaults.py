@@ -33,3 +33,64 @@ PASSWORD_HASH_METHOD = "scrypt"
 
 #: Maximum length of string fields without an explicit max_length, in characters.
 DEFAULT_STRING_LENGTH = 255
+
+# ---------------------------------------------------------------- events, jobs, timers
+
+#: How often RQ retries a failed job, and the waits between tries, in seconds.
+JOB_RETRIES = 3
+JOB_RETRY_INTERVALS = (1, 5, 30)
+
+#: How long RQ keeps a finished job's result / a failed job, in seconds.
+JOB_RESULT_TTL = 60
+JOB_FAILURE_TTL = 7 * 24 * 3600
+
+#: Failures after which an outbox event is parked (listed by `dispatchflow jobs failed`).
+EVENT_MAX_ATTEMPTS = 5
+
+#: Events one chain may emit before the runner stops it (rules or flows that loop).
+MAX_EVENT_DEPTH = 50
+
+#: Seconds an unprocessed outbox event may wait before the sweeper re-enqueues it.
+SWEEP_AFTER_SECONDS = 30.0
+
+#: Seconds between two scheduler ticks (due timers, sweeper, due notifications).
+SCHEDULER_INTERVAL_SECONDS = 1.0
+
+#: Timers fired, or events swept, in one scheduler transaction.
+SCHEDULER_BATCH = 500
+
+#: Depth to which references are expanded into nested records for rules
+#: (``work_order.customer.tier`` needs 1).
+FACTS_DEPTH = 2
+
+# ---------------------------------------------------------------- notifications
+
+#: Waits before retrying a failed notification delivery, in seconds (the last one repeats).
+NOTIFY_RETRY_BACKOFF = (30, 120, 600, 3600)
+
+#: Delivery attempts (the first included) before a notification is marked failed.
+NOTIFY_MAX_ATTEMPTS = 5
+
+#: Seconds a claimed delivery may stay "sending" before another worker may take it over.
+NOTIFY_SEND_LEASE_SECONDS = 300
+
+#: Largest notification template (one subject or body, one locale), in characters.
+NOTIFY_TEMPLATE_MAX_CHARS = 16_000
+
+#: Largest rendered text, and largest string or list a template may build, in characters/items.
+NOTIFY_OUTPUT_MAX_CHARS = 64_000
+
+#: Time limit of one template rendering, in seconds.
+NOTIFY_RENDER_TIMEOUT = 1.0
+
+#: Timeout of one webhook POST, in seconds.
+NOTIFY_WEBHOOK_TIMEOUT = 10.0
+
+#: Timeout of each step of one SMTP conversation, in seconds.
+NOTIFY_SMTP_TIMEOUT = 30.0
+
+#: Messages listed one by one in a digest (more are counted, not listed).
+NOTIFY_DIGEST_MAX_ITEMS = 50
+
+#: Deliveries returned by one ``notify.due()`` call (one scheduler tick).
+NOTIFY_DUE_BATCH = 500

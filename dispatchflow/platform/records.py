@@ -135,6 +135,10 @@ class RecordService:
                      "channel": actor.channel},
             version_number=self.rt.version_number))
 
+    def _process(self, entity: str, record_id: int) -> None:
+        """After a commit: have the record's new event processed (inline or by a worker)."""
+        self.rt.queue.enqueue("events", "process_record", entity, record_id)
+
     def _resolver(self, conn: Connection) -> Callable[[str, Any], dict[str, Any] | None]:
         def resolve(entity: str, record_id: Any) -> dict[str, Any] | None:
             table = self.rt.tables.get(entity)
@@ -200,6 +204,7 @@ class RecordService:
                             changes({}, {k: v for k, v in rec.items() if k in values}), now)
             if also is not None:
                 also(conn, record_id)
+        self._process(entity_name, record_id)
         return self._present(actor, entity, rec)
 
     def get(self, actor: Actor, entity_name: str, record_id: int) -> dict[str, Any]:
@@ -311,6 +316,7 @@ class RecordService:
                                     hint="reload the record and apply your change again")
             stored = conn.execute(select(table).where(table.c.id == record_id)).mappings().one()
             self._write_log(conn, actor, entity_name, record_id, "update", "updated", diff, now)
+        self._process(entity_name, record_id)
         return self._present(actor, entity, self._record(entity, stored))
 
     def delete(self, actor: Actor, entity_name: str, record_id: int, *,
@@ -329,6 +335,7 @@ class RecordService:
                          .values(deleted_at=now, updated_at=now,
                                  row_version=row["row_version"] + 1))
             self._write_log(conn, actor, entity_name, record_id, "delete", "deleted", {}, now)
+        self._process(entity_name, record_id)
 
     def timeline(self, actor: Actor, entity_name: str,
                  record_id: int) -> builtins.list[dict[str, Any]]:

@@ -21,10 +21,13 @@ from ..dsl.compiler import App
 from ..dsl.model import FieldDef
 from ..dsl.values import coerce_value
 from ..errors import DispatchflowError
+from ..flows import CompiledFlow, compile_flows
+from ..flows.calendar import BusinessCalendar, build_calendars
 from ..rules.engine import Engine as RulesEngine
 from .authz import Authorizer
 from .config import Settings
 from .db import app_versions, create_system_tables, make_engine
+from .queue import JobQueue, make_queue
 from .records import RecordService
 from .storage import build_metadata
 
@@ -52,6 +55,17 @@ class _Version:
     tz: ZoneInfo
 
 
+@dataclass(frozen=True)
+class VersionedFlows:
+    """The compiled flows and calendars of one app version (instances are pinned to one)."""
+
+    number: int
+    app: App
+    flows: dict[str, CompiledFlow]
+    calendars: dict[str, BusinessCalendar]
+    rules: RulesEngine
+
+
 class Runtime:
     """See module docs. Build one per process (web app, worker, CLI command)."""
 
@@ -62,7 +76,38 @@ class Runtime:
         create_system_tables(self.engine)
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self._version: _Version | None = None
+        self._flows: dict[int, VersionedFlows] = {}
+        self._queue: JobQueue | None = None
         self.records = RecordService(self)
+
+    @property
+    def queue(self) -> JobQueue:
+        """Where work goes after a commit: RQ when REDIS_URL is set, else inline."""
+        if self._queue is None:
+            self._queue = make_queue(self)
+        return self._queue
+
+    @queue.setter
+    def queue(self, value: JobQueue) -> None:
+        self._queue = value
+
+    def flows_of(self, number: int) -> VersionedFlows:
+        """Compiled flows of app version ``number`` (cached; the active one shares its app)."""
+        cached = self._flows.get(number)
+        if cached is None:
+            current = self._current()
+            if current.number == number:
+                app, rules = current.app, current.rules
+            else:
+                from .versions import load_app
+
+                app = load_app(self.engine, number)
+                rules = RulesEngine(app)
+            cached = VersionedFlows(number, app,
+                                    compile_flows(app, number, tables=rules.table_outputs),
+                                    build_calendars(app.calendars, app.timezone), rules)
+            self._flows[number] = cached
+        return cached
 
     def refresh(self) -> None:
         """Load the active version if it changed since the last call."""

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from ..forms.render import STATIC_DIR, asset_tags
 from ..platform.config import Settings
 from ..platform.runtime import NoActiveVersion, Runtime
-from . import api, auth, channels, portal
+from . import api, api_flows, auth, channels, portal
 from .i18n import label, locale, t
 from .problems import problem
 
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     csrf.init_app(app)
     csrf.exempt(api.bp)
     csrf.exempt(channels.bp)  # callers authenticate every request by HMAC signature
-    app.register_blueprint(api.bp)
+    app.register_blueprint(api.bp)  # api_flows adds its routes to it
     app.register_blueprint(channels.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(portal.bp)

@@ -1,0 +1,391 @@
+"""Dispatch on stored records: rounds, offers, accept/reject, expiry, re-match, escalation.
+
+A ``request dispatch using POLICY`` effect opens a dispatch *round*
+(``df_dispatch_rounds``) and emits ``<entity>.dispatch_requested``; the
+``dispatch`` queue then runs :func:`run_round`: it ranks the policy's pool with
+the pure engine (``rules.dispatch``), stores the decision with every candidate's
+score terms and the exclusion counts, and makes offers (``df_offers``) with an
+accept window — one at a time, to the top k at once, or to the whole qualified
+set as a grab pool — then emits ``<entity>.offered``. Offers are answered by
+the flow actions ``accept`` and ``reject``; an offer not answered in time
+expires (an ``offer`` timer). When every offer of a round failed, the next
+round offers to candidates not tried yet, until the policy's retries are used
+up; then the record is escalated (``<entity>.escalated``, with the reason). No
+qualified candidate at all escalates at once, with the exclusion counts.
+
+Every write happens in a :class:`~.step.Step` on the record, under its row
+lock, so exactly one offer can be accepted per record and concurrent claims on
+a grab-pool order have one winner.
+
+Candidate profiles: when the pool entity declares any of the fields
+``open_tasks``, ``rejected_count``, ``expired_count``, ``completed_count`` or
+``consecutive_anomalies`` (integers), the platform keeps them: accepting adds
+an open task, a rejection or an expiry counts as an anomaly, the record's
+``completed`` event closes the task and clears the anomalies, ``cancelled``
+closes it. Each change is an ``updated`` event of the candidate, so rules on
+the pool entity (e.g. "three anomalies in a row raise an alert") see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, func, select, update
+
+from ..errors import ConflictError
+from ..rules.dispatch import CandidatePool, decide, policy_radius_km
+from ..rules.geo import bbox
+from .actors import Actor
+from .db import audit_log, dispatch_rounds, offers, outbox
+from .step import SYSTEM_USER, Step
+from .storage import from_row
+from .timers import cancel_timers, set_timer
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+#: Events the dispatch engine emits on the dispatched record (bare names).
+REQUESTED, OFFERED, ESCALATED = "dispatch_requested", "offered", "escalated"
+
+#: Profile fields of the pool entity the platform keeps, when declared.
+PROFILE_FIELDS = ("open_tasks", "rejected_count", "expired_count", "completed_count",
+                  "consecutive_anomalies")
+
+#: Label under which candidates tried in earlier rounds are counted.
+TRIED_LABEL = "already tried / 已尝试"
+
+
+# ---------------------------------------------------------------------- requests
+
+def request_dispatch(step: Step, policy: str | None, by: str, attempt: int = 1) -> int | None:
+    """Open a dispatch round for the step's record (called at the step's flush)."""
+    name = policy or _default_policy(step)
+    if name is None:
+        step.note("error", f"{by}: no dispatch policy for {step.entity}", {})
+        return None
+    _withdraw_pending(step, "a new dispatch was requested")
+    result = step.conn.execute(dispatch_rounds.insert().values(
+        entity=step.entity, record_id=step.record_id, policy=name, attempt=attempt,
+        status="pending", requested_at=step.utc))
+    assert result.inserted_primary_key is not None
+    round_id = int(result.inserted_primary_key[0])
+    if attempt == 1:
+        step.emit(REQUESTED, by, {"policy": name, "round": round_id})
+    step.note("dispatch", f"dispatch requested with policy {name} (try {attempt})",
+              {"policy": name, "round": round_id, "by": by})
+    step.after_commit("dispatch", "dispatch_round", step.entity, step.record_id, round_id)
+    return round_id
+
+
+def _default_policy(step: Step) -> str | None:
+    names = [p.name for p in step.rt.app.policies.values() if p.entity == step.entity]
+    return names[0] if len(names) == 1 else None
+
+
+def run_round(rt: Runtime, entity: str, record_id: int, round_id: int) -> None:
+    """Decide and offer for a pending round (idempotent: a decided round is left alone)."""
+    with rt.engine.begin() as conn:
+        row = conn.execute(select(dispatch_rounds).where(dispatch_rounds.c.id == round_id)) \
+            .mappings().first()
+        if row is None or row["status"] != "pending":
+            return
+        # The decision is made as of the request, so it does not depend on queue delays.
+        step = Step.open(rt, conn, entity, record_id, _aware(row["requested_at"]))
+        if step is None:
+            return
+        row = conn.execute(select(dispatch_rounds).where(dispatch_rounds.c.id == round_id)) \
+            .mappings().one()  # re-read under the record lock
+        if row["status"] != "pending":
+            return
+        _decide_and_offer(step, dict(row))
+        step.flush()
+        jobs = step.jobs
+    rt.queue.enqueue_many(jobs)
+
+
+def _decide_and_offer(step: Step, rnd: dict[str, Any]) -> None:
+    rt = step.rt
+    policy_decl = rt.app.policies.get(rnd["policy"])
+    if policy_decl is None:
+        _escalate(step, rnd, f"unknown dispatch policy {rnd['policy']}", None)
+        return
+    policy = rt.rules.policy(policy_decl.name)
+    tried = _tried(step)
+    pool = CandidatePool.from_records(_candidates(step, policy_decl.pool, policy))
+    decision = decide(policy, step.record, pool, step.now, exclude=frozenset(tried))
+    summary = decision.summary(rt.app.default_locale)
+    offer = policy_decl.offer
+    strategy = offer.strategy if offer else "one_at_a_time"
+    ranked = list(decision.ranked)
+    if strategy == "one_at_a_time":
+        chosen = ranked[:1]
+    elif strategy == "broadcast":
+        chosen = ranked[:max(1, offer.top_k if offer else 1)]
+    else:
+        chosen = ranked
+    step.conn.execute(update(dispatch_rounds).where(dispatch_rounds.c.id == rnd["id"])
+                      .values(decision=decision.to_dict(), decided_at=step.utc,
+                              status="offered" if chosen else "escalated"))
+    step.note("dispatch", f"policy {policy_decl.name}: {len(ranked)} qualified; {summary}",
+              {"round": rnd["id"], "policy": policy_decl.name,
+               "top": [c.id for c in ranked[:5]]})
+    if not chosen:
+        _escalate(step, rnd, summary, policy_decl.offer.escalate_to_role
+                  if policy_decl.offer else None)
+        return
+    window = policy.accept_within(step.record, step.now)
+    expires = step.now + window if window is not None else None
+    for rank, cand in enumerate(chosen, 1):
+        result = step.conn.execute(offers.insert().values(
+            round_id=rnd["id"], entity=step.entity, record_id=step.record_id,
+            candidate_id=cand.id, mode=strategy, state="pending", rank=rank,
+            score={"score": cand.score, "terms": [list(t) for t in cand.terms]},
+            created_at=step.utc, expires_at=None if expires is None else expires.astimezone(UTC)))
+        assert result.inserted_primary_key is not None
+        offer_id = int(result.inserted_primary_key[0])
+        if expires is not None:
+            set_timer(step.conn, step.entity, step.record_id, "offer", str(offer_id), expires,
+                      step.now, {"offer": offer_id, "round": rnd["id"]})
+    step.emit(OFFERED, f"policy {policy_decl.name}",
+              {"round": rnd["id"], "candidates": [c.id for c in chosen], "mode": strategy})
+
+
+def _candidates(step: Step, pool_entity: str, policy: Any) -> list[dict[str, Any]]:
+    """Live pool records, only those near the record when the policy has a radius."""
+    table = step.rt.tables[pool_entity]
+    entity = step.rt.app.entities[pool_entity]
+    query = select(table).where(table.c.deleted_at.is_(None))
+    radius = policy_radius_km(policy)
+    location = step.record.get("location")
+    if radius is not None and isinstance(location, dict):
+        lo_lat, hi_lat, lo_lng, hi_lng = bbox(location["lat"], location["lng"], radius)
+        query = query.where(and_(table.c.location_lat.between(lo_lat, hi_lat),
+                                 table.c.location_lng.between(lo_lng, hi_lng)))
+    rows = step.conn.execute(query).mappings().all()
+    return [step.facts.expand(pool_entity, from_row(entity, r, step.rt.tz), 1) for r in rows]
+
+
+def _tried(step: Step) -> set[int]:
+    """Candidates already offered this record since the last accepted offer."""
+    rows = step.conn.execute(select(offers.c.candidate_id, offers.c.state).where(
+        offers.c.entity == step.entity).where(offers.c.record_id == step.record_id)
+        .order_by(offers.c.id)).all()
+    tried: set[int] = set()
+    for candidate, state in rows:
+        if state == "accepted":
+            tried = set()
+        else:
+            tried.add(int(candidate))
+    return tried
+
+
+# ---------------------------------------------------------------------- answers
+
+def holds_offer(step: Step, actor: Actor) -> bool:
+    """Whether ``actor`` (a pool member's user) has a pending offer of the record."""
+    candidate = _candidate_of(step, actor)
+    if candidate is None:
+        return False
+    return step.conn.execute(select(offers.c.id).where(offers.c.entity == step.entity)
+                             .where(offers.c.record_id == step.record_id)
+                             .where(offers.c.candidate_id == candidate)
+                             .where(offers.c.state == "pending")).first() is not None
+
+
+def before_action(step: Step, actor: Actor, action: str) -> None:
+    """Before the flow sees ``accept``: claim the actor's offer (and set the assignee)."""
+    if action != "accept" or not _has_offers(step):
+        return
+    offer = _pending_offer_of(step, actor)
+    if offer is None:
+        raise ConflictError("this order is no longer offered to you",
+                            hint="another technician took it, or the offer expired")
+    claimed = step.conn.execute(update(offers).where(offers.c.id == offer["id"])
+                                .where(offers.c.state == "pending")
+                                .values(state="accepted", answered_at=step.utc))
+    if claimed.rowcount != 1:
+        raise ConflictError("this order is no longer offered to you")
+    cancel_timers(step.conn, step.entity, step.record_id, "offer", [str(offer["id"])])
+    _withdraw_pending(step, f"accepted by {offer['candidate_id']}")
+    step.conn.execute(update(dispatch_rounds).where(dispatch_rounds.c.id == offer["round_id"])
+                      .values(status="done"))
+    field = _assignee_field(step)
+    if field is not None:
+        step.set_field(field, int(offer["candidate_id"]), f"offer {offer['id']} accepted")
+    step.note("dispatch", f"offer {offer['id']} accepted by {offer['candidate_id']}",
+              {"offer": offer["id"], "candidate": offer["candidate_id"]})
+    _profile(step, int(offer["candidate_id"]), open_tasks=1, consecutive_anomalies=None)
+
+
+def after_action(step: Step, actor: Actor, action: str) -> None:
+    """After the flow accepted ``reject``: record it and re-match when the round is over."""
+    if action != "reject":
+        return
+    offer = _pending_offer_of(step, actor)
+    if offer is None:
+        return
+    step.conn.execute(update(offers).where(offers.c.id == offer["id"])
+                      .values(state="rejected", answered_at=step.utc))
+    cancel_timers(step.conn, step.entity, step.record_id, "offer", [str(offer["id"])])
+    step.note("dispatch", f"offer {offer['id']} rejected by {offer['candidate_id']}",
+              {"offer": offer["id"], "candidate": offer["candidate_id"]})
+    _profile(step, int(offer["candidate_id"]), rejected_count=1, consecutive_anomalies=1)
+    _after_failed_offer(step, int(offer["round_id"]))
+
+
+def fire_offer_timer(step: Step, payload: Mapping[str, Any]) -> None:
+    """An offer's accept window ended: expire it if still pending, and re-match."""
+    offer_id = int(payload["offer"])
+    expired = step.conn.execute(update(offers).where(offers.c.id == offer_id)
+                                .where(offers.c.state == "pending")
+                                .values(state="expired", answered_at=step.utc))
+    if expired.rowcount != 1:
+        return
+    row = step.conn.execute(select(offers).where(offers.c.id == offer_id)).mappings().one()
+    step.note("dispatch", f"offer {offer_id} to {row['candidate_id']} expired",
+              {"offer": offer_id, "candidate": row["candidate_id"]})
+    _profile(step, int(row["candidate_id"]), expired_count=1, consecutive_anomalies=1)
+    _after_failed_offer(step, int(row["round_id"]))
+
+
+def _after_failed_offer(step: Step, round_id: int) -> None:
+    still = step.conn.execute(select(func.count()).select_from(offers)
+                              .where(offers.c.round_id == round_id)
+                              .where(offers.c.state.in_(("pending", "accepted")))).scalar()
+    if still:
+        return
+    rnd = dict(step.conn.execute(select(dispatch_rounds).where(
+        dispatch_rounds.c.id == round_id)).mappings().one())
+    step.conn.execute(update(dispatch_rounds).where(dispatch_rounds.c.id == round_id)
+                      .values(status="done"))
+    decl = step.rt.app.policies.get(rnd["policy"])
+    retries = decl.offer.retries if decl and decl.offer else 0
+    if rnd["attempt"] <= retries:
+        request_dispatch(step, rnd["policy"], f"retry after round {round_id}",
+                         attempt=rnd["attempt"] + 1)
+    else:
+        _escalate(step, rnd, f"no acceptance after {rnd['attempt']} tries",
+                  decl.offer.escalate_to_role if decl and decl.offer else None)
+
+
+def _escalate(step: Step, rnd: Mapping[str, Any], reason: str, role: str | None) -> None:
+    step.conn.execute(update(dispatch_rounds).where(dispatch_rounds.c.id == rnd["id"])
+                      .values(status="escalated"))
+    step.note("dispatch", f"escalated{' to ' + role if role else ''}: {reason}",
+              {"round": rnd["id"], "reason": reason, "role": role})
+    step.emit(ESCALATED, f"policy {rnd['policy']}", {"reason": reason, "role": role,
+                                                      "round": rnd["id"]})
+
+
+def _withdraw_pending(step: Step, reason: str) -> None:
+    pending = step.conn.execute(select(offers.c.id).where(offers.c.entity == step.entity)
+                                .where(offers.c.record_id == step.record_id)
+                                .where(offers.c.state == "pending")).scalars().all()
+    if not pending:
+        return
+    step.conn.execute(update(offers).where(offers.c.id.in_(pending))
+                      .values(state="withdrawn", answered_at=step.utc, reason=reason))
+    cancel_timers(step.conn, step.entity, step.record_id, "offer", [str(i) for i in pending])
+
+
+def _has_offers(step: Step) -> bool:
+    return step.conn.execute(select(offers.c.id).where(offers.c.entity == step.entity)
+                             .where(offers.c.record_id == step.record_id).limit(1)) \
+        .first() is not None
+
+
+def _pending_offer_of(step: Step, actor: Actor) -> dict[str, Any] | None:
+    candidate = _candidate_of(step, actor)
+    if candidate is None:
+        return None
+    row = step.conn.execute(select(offers).where(offers.c.entity == step.entity)
+                            .where(offers.c.record_id == step.record_id)
+                            .where(offers.c.candidate_id == candidate)
+                            .where(offers.c.state == "pending")
+                            .order_by(offers.c.id.desc()).limit(1)).mappings().first()
+    return None if row is None else dict(row)
+
+
+def _candidate_of(step: Step, actor: Actor) -> int | None:
+    """The pool record the actor is (the user field referencing the pool entity)."""
+    pools = {p.pool for p in step.rt.app.policies.values() if p.entity == step.entity}
+    for name, f in step.rt.app.user.fields.items():
+        if f.kind == "reference" and f.reference in pools:
+            value = actor.attributes.get(name)
+            if isinstance(value, dict):
+                value = value.get("id")
+            if value is not None:
+                return int(value)
+    return None
+
+
+def _assignee_field(step: Step) -> str | None:
+    """The record's reference to the pool entity that an accepted offer fills."""
+    pools = {p.pool for p in step.rt.app.policies.values() if p.entity == step.entity}
+    refs = [f.name for f in step.rt.app.entities[step.entity].fields.values()
+            if f.kind == "reference" and f.reference in pools]
+    return "assignee" if "assignee" in refs else (refs[0] if refs else None)
+
+
+# ---------------------------------------------------------------------- profiles
+
+def on_record_event(step: Step, event: str, payload: Mapping[str, Any]) -> None:
+    """Profile bookkeeping on the dispatched record's own events (see module docs)."""
+    if event not in ("completed", "cancelled"):
+        return
+    field = _assignee_field(step)
+    assignee = step.record.get(field) if field else None
+    if isinstance(assignee, dict):
+        assignee = assignee.get("id")
+    _withdraw_pending(step, f"record {event}")
+    if assignee is None:
+        return
+    if event == "completed":
+        _profile(step, int(assignee), open_tasks=-1, completed_count=1,
+                 consecutive_anomalies=0)
+    else:
+        _profile(step, int(assignee), open_tasks=-1)
+
+
+def _profile(step: Step, candidate: int, **deltas: int | None) -> None:
+    """Change a candidate's profile counters (``None`` resets to 0 too; 0 sets 0)."""
+    pools = {p.pool for p in step.rt.app.policies.values() if p.entity == step.entity}
+    for pool in pools:
+        entity = step.rt.app.entities[pool]
+        table = step.rt.tables[pool]
+        wanted = {k: v for k, v in deltas.items() if k in entity.fields}
+        if not wanted:
+            continue
+        row = step.conn.execute(select(table).where(table.c.id == candidate)
+                                .with_for_update()).mappings().first()
+        if row is None:
+            continue
+        values: dict[str, Any] = {}
+        for name, delta in wanted.items():
+            old = row[name] or 0
+            if name == "consecutive_anomalies" and delta in (0, None):
+                values[name] = 0
+            else:
+                values[name] = max(0, old + (delta or 0))
+        diff = {k: [row[k], v] for k, v in values.items() if row[k] != v}
+        if not diff:
+            continue
+        step.conn.execute(update(table).where(table.c.id == candidate)
+                          .values(**values, updated_at=step.utc,
+                                  row_version=row["row_version"] + 1))
+        step.conn.execute(audit_log.insert().values(
+            entity=pool, record_id=candidate, action="system", actor=SYSTEM_USER,
+            channel="dispatch", at=step.utc, changes=diff,
+            version_number=step.rt.version_number))
+        step.conn.execute(outbox.insert().values(
+            entity=pool, record_id=candidate, event="updated", created_at=step.utc,
+            attempts=0, version_number=step.rt.version_number,
+            payload={"id": candidate, "changed": sorted(diff), "actor": SYSTEM_USER,
+                     "channel": "dispatch"}))
+        step.after_commit("events", "process_record", pool, candidate)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,80 @@
+"""Records as rules see them: stored rows with references expanded into nested records.
+
+Rules, flows and notifications read paths like ``work_order.customer.tier``:
+the ``customer`` reference must be a dict, not an id. :class:`FactLoader`
+reads a record and follows its references to :data:`defaults.FACTS_DEPTH`
+levels (one query per referenced record, cached for the loader's life, which
+is one event). :func:`flatten` turns such a record back into stored values.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from . import defaults
+from .storage import from_row
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+
+class FactLoader:
+    """Loads records with nested references within one connection (see module docs)."""
+
+    def __init__(self, runtime: Runtime, conn: Connection,
+                 depth: int = defaults.FACTS_DEPTH) -> None:
+        self.rt = runtime
+        self.conn = conn
+        self.depth = depth
+        self._rows: dict[tuple[str, int], dict[str, Any] | None] = {}
+
+    def row(self, entity: str, record_id: int, lock: bool = False) -> dict[str, Any] | None:
+        """The stored record (references as ids, plus ``row_version``), or None."""
+        key = (entity, int(record_id))
+        if lock or key not in self._rows:
+            table = self.rt.tables[entity]
+            query = select(table).where(table.c.id == record_id)
+            if lock:
+                query = query.with_for_update()
+            found = self.conn.execute(query).mappings().first()
+            rec = None
+            if found is not None:
+                rec = from_row(self.rt.app.entities[entity], found, self.rt.tz)
+                rec["row_version"] = found["row_version"]
+                rec["deleted_at"] = found["deleted_at"]
+            self._rows[key] = rec
+        return self._rows[key]
+
+    def forget(self, entity: str, record_id: int) -> None:
+        """Drop a cached record (after the caller changed it)."""
+        self._rows.pop((entity, int(record_id)), None)
+
+    def record(self, entity: str, record_id: int, lock: bool = False) -> dict[str, Any] | None:
+        """The record with references expanded (a fresh dict the caller may change)."""
+        rec = self.row(entity, record_id, lock=lock)
+        return None if rec is None else self.expand(entity, rec, self.depth)
+
+    def expand(self, entity: str, rec: dict[str, Any], depth: int) -> dict[str, Any]:
+        """A copy of ``rec`` whose reference fields hold nested records (to ``depth``)."""
+        out = dict(rec)
+        if depth <= 0:
+            return out
+        for f in self.rt.app.entities[entity].fields.values():
+            value = out.get(f.name)
+            if f.kind != "reference" or not f.reference or value is None \
+                    or isinstance(value, dict):
+                continue
+            nested = self.row(f.reference, value)
+            out[f.name] = None if nested is None else \
+                self.expand(f.reference, nested, depth - 1)
+        return out
+
+
+def flatten(value: Any) -> Any:
+    """A stored value from a fact value: nested records become their ids."""
+    if isinstance(value, dict) and "id" in value and "lat" not in value:
+        return value["id"]
+    return value

@@ -1,0 +1,125 @@
+"""The job queue: one interface, two implementations (RQ over Redis, or inline).
+
+A job is a function of :mod:`.jobs` named by its name, called with the
+runtime and a few plain arguments (ids and names, never ORM objects). The
+database stays the truth: a job only ever moves work that is already stored
+(an outbox event, a timer, a delivery row), so a lost job is re-enqueued by the
+sweeper and a job run twice changes nothing.
+
+- :class:`InlineQueue` (embedded default) runs jobs in the calling thread right
+  after the caller's commit, one after another (a job that enqueues more jobs
+  does not recurse: they run when it returns). A failing job is logged and left
+  to the sweeper.
+- :class:`RQQueue` (``REDIS_URL`` set) puts jobs on the named RQ queues
+  (``events``, ``dispatch``, ``notifications``) with ``Retry`` and backoff;
+  ``dispatchflow worker`` runs them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from . import defaults
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: The RQ queues, in the order a worker serving all of them takes jobs.
+QUEUES = ("events", "dispatch", "notifications")
+
+
+class JobQueue(Protocol):
+    """Where the platform sends work after a commit."""
+
+    def enqueue(self, queue: str, job: str, *args: Any) -> None:
+        """Run ``jobs.<job>(runtime, *args)`` soon, on queue ``queue``."""
+
+    def enqueue_many(self, items: list[tuple[str, str, tuple[Any, ...]]]) -> None:
+        """Enqueue ``(queue, job, args)`` items, in order."""
+
+
+class InlineQueue:
+    """Runs jobs in this process, right away, without recursion (see module docs)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        self._pending: deque[tuple[str, tuple[Any, ...]]] = deque()
+        self._local = threading.local()
+        self.failures = 0
+
+    def enqueue(self, queue: str, job: str, *args: Any) -> None:
+        self.enqueue_many([(queue, job, args)])
+
+    def enqueue_many(self, items: list[tuple[str, str, tuple[Any, ...]]]) -> None:
+        from . import jobs
+
+        self._pending.extend((job, args) for _, job, args in items)
+        if getattr(self._local, "draining", False):
+            return
+        self._local.draining = True
+        try:
+            while True:
+                try:
+                    job, args = self._pending.popleft()
+                except IndexError:
+                    break
+                try:
+                    jobs.run(self.rt, job, *args)
+                except Exception:  # the sweeper retries what is still stored
+                    self.failures += 1
+                    log.exception("inline job %s%r failed", job, args)
+        finally:
+            self._local.draining = False
+
+
+class RQQueue:
+    """Sends jobs to RQ over Redis (see module docs)."""
+
+    def __init__(self, redis_url: str) -> None:
+        from redis import Redis
+
+        self.redis = Redis.from_url(redis_url)
+        self._queues: dict[str, Any] = {}
+
+    def queue(self, name: str) -> Any:
+        """The RQ queue called ``name``."""
+        from rq import Queue
+
+        q = self._queues.get(name)
+        if q is None:
+            q = self._queues[name] = Queue(name, connection=self.redis)
+        return q
+
+    def enqueue(self, queue: str, job: str, *args: Any) -> None:
+        self.enqueue_many([(queue, job, args)])
+
+    def enqueue_many(self, items: list[tuple[str, str, tuple[Any, ...]]]) -> None:
+        from rq import Queue, Retry
+
+        if not items:
+            return
+        retry = Retry(max=defaults.JOB_RETRIES, interval=list(defaults.JOB_RETRY_INTERVALS))
+        by_queue: dict[str, list[Any]] = {}
+        for queue, job, args in items:
+            by_queue.setdefault(queue, []).append(Queue.prepare_data(
+                "dispatchflow.platform.jobs.rq_entry", args=(job, *args), retry=retry,
+                result_ttl=defaults.JOB_RESULT_TTL, failure_ttl=defaults.JOB_FAILURE_TTL))
+        with self.redis.pipeline() as pipe:
+            for queue, data in by_queue.items():
+                self.queue(queue).enqueue_many(data, pipeline=pipe)
+            pipe.execute()
+
+
+def make_queue(runtime: Runtime) -> JobQueue:
+    """RQ when the settings name a Redis URL, inline otherwise."""
+    url = runtime.settings.redis_url
+    return RQQueue(url) if url else InlineQueue(runtime)
+
+
+JobFunction = Callable[..., Any]

@@ -1,0 +1,281 @@
+"""The event runner: processes a record's outbox events, in order, each in one transaction.
+
+:func:`process_record` drains one record: it locks the record's row, takes its
+oldest unprocessed event, processes it and marks it processed in the same
+transaction, and repeats until none is left. So events of one record are
+processed one at a time and in the order they were stored, whichever worker
+runs them; an event whose transaction did not commit (a worker killed, a lost
+connection) stays unprocessed and is taken again, and one that committed is
+never taken again. That is what makes processing idempotent.
+
+Processing one event (docs/operations.md, "Events"):
+
+1. rule sets declared ``on entity.event`` run on the record (each sees the
+   previous one's sets); every rule that fired goes on the timeline with the
+   conditions it matched; their effects are applied;
+2. notifications declared ``on: entity.event`` are planned;
+3. the event is offered to the record's flow instances (``created`` first
+   starts the entity's flows); timers (``__timer__`` events) go to their owner:
+   a flow instance, an SLA clock, an offer or an escalation level.
+
+:func:`take_action` applies a user's flow action synchronously (the caller
+learns at once whether it was allowed) in one transaction with the same lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from ..errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
+from . import defaults, instances
+from .actors import Actor
+from .db import outbox
+from .step import Step
+from .timers import TIMER_EVENT
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def process_record(rt: Runtime, entity: str, record_id: int,
+                   limit: int | None = None) -> int:
+    """Process the record's pending events in order (see module docs); returns how many."""
+    done = 0
+    while limit is None or done < limit:
+        jobs: list[tuple[str, str, tuple[Any, ...]]] = []
+        event_id = None
+        try:
+            with rt.engine.begin() as conn:
+                locked = _lock_record(rt, conn, entity, record_id)
+                if not locked:
+                    return done
+                ev = conn.execute(
+                    select(outbox).where(outbox.c.entity == entity)
+                    .where(outbox.c.record_id == record_id)
+                    .where(outbox.c.processed_at.is_(None))
+                    .where(outbox.c.failed_at.is_(None))
+                    .order_by(outbox.c.id).limit(1)).mappings().first()
+                if ev is None:
+                    return done
+                event_id = ev["id"]
+                jobs = _process(rt, conn, dict(ev))
+                conn.execute(update(outbox).where(outbox.c.id == event_id)
+                             .values(processed_at=datetime.now(UTC),
+                                     attempts=outbox.c.attempts + 1))
+        except Exception as exc:
+            if event_id is not None:
+                _record_failure(rt, event_id, exc)
+            raise
+        done += 1
+        if jobs:
+            rt.queue.enqueue_many(jobs)
+    return done
+
+
+def _lock_record(rt: Runtime, conn: Any, entity: str, record_id: int) -> bool:
+    table = rt.tables.get(entity)
+    if table is None:
+        return False
+    row = conn.execute(select(table.c.id).where(table.c.id == record_id)
+                       .with_for_update()).first()
+    if row is None:  # the record's events can never be processed
+        conn.execute(update(outbox).where(outbox.c.entity == entity)
+                     .where(outbox.c.record_id == record_id)
+                     .where(outbox.c.processed_at.is_(None))
+                     .values(failed_at=datetime.now(UTC), last_error="no such record"))
+        return False
+    return True
+
+
+def _record_failure(rt: Runtime, event_id: int, exc: Exception) -> None:
+    """Count a failed attempt; park the event after too many (the record's others go on)."""
+    with rt.engine.begin() as conn:
+        row = conn.execute(select(outbox.c.attempts).where(outbox.c.id == event_id)).first()
+        attempts = (row[0] if row else 0) + 1
+        values: dict[str, Any] = {"attempts": attempts, "last_error": f"{type(exc).__name__}: "
+                                  f"{exc}"[:2000]}
+        if attempts >= defaults.EVENT_MAX_ATTEMPTS:
+            values["failed_at"] = datetime.now(UTC)
+        conn.execute(update(outbox).where(outbox.c.id == event_id)
+                     .where(outbox.c.processed_at.is_(None)).values(**values))
+    log.exception("event %s failed (attempt %s)", event_id, attempts)
+
+
+def _process(rt: Runtime, conn: Any, ev: dict[str, Any]) -> list[tuple[str, str, tuple]]:
+    payload = dict(ev["payload"] or {})
+    at = ev["created_at"] if ev["created_at"].tzinfo else ev["created_at"].replace(tzinfo=UTC)
+    step = Step.open(rt, conn, ev["entity"], int(ev["record_id"]), at, event_id=ev["id"],
+                     depth=int(payload.get("depth", 0)), version_number=ev["version_number"])
+    if step is None:
+        return []
+    if ev["event"] == TIMER_EVENT:
+        _TIMER_HANDLERS[payload.get("kind", "flow")](step, payload)
+    else:
+        handle_event(step, ev["event"], payload)
+    _start_requested_flows(step)
+    step.flush()
+    return step.jobs
+
+
+def handle_event(step: Step, event: str, payload: Mapping[str, Any]) -> None:
+    """Rules, notifications and flows for one event of the step's record."""
+    from .notify import service as notify
+
+    rt, entity = step.rt, step.entity
+    full = f"{entity}.{event}"
+    for result in rt.rules.run_event(entity, event, step.record, step.now, trace=True):
+        for rule in result.fired:
+            step.note("rule", f"rule set {result.ruleset}: rule “{rule}” fired",
+                      {"ruleset": result.ruleset, "rule": rule, "event": full,
+                       "matched": _matched(result, rule)})
+        step.apply(result.effects)
+    for name in notify.notifications_on(rt.app, entity, event):
+        step.notifications.append((name, f"on {full}"))
+    if event == "created":
+        instances.start_flows(step, None, f"on {full}")
+    instances.feed_event(step, full)
+    _dispatch_hooks(step, event, payload)
+
+
+def _matched(result: Any, rule: str) -> list[str]:
+    for trace in result.trace or []:
+        if getattr(trace, "rule", None) == rule:
+            return [str(c) for c in getattr(trace, "conditions", []) or []]
+    return []
+
+
+def _start_requested_flows(step: Step) -> None:
+    while step.flows_to_start:
+        flow, by = step.flows_to_start.pop(0)
+        instances.start_flows(step, [flow], by)
+
+
+def _dispatch_hooks(step: Step, event: str, payload: Mapping[str, Any]) -> None:
+    from .dispatching import on_record_event
+
+    on_record_event(step, event, payload)
+
+
+def _flow_timer(step: Step, payload: Mapping[str, Any]) -> None:
+    instances.fire_timer(step, payload)
+
+
+def _sla_timer(step: Step, payload: Mapping[str, Any]) -> None:
+    from .slaclocks import fire_clock_timer
+
+    fire_clock_timer(step, payload)
+
+
+def _offer_timer(step: Step, payload: Mapping[str, Any]) -> None:
+    from .dispatching import fire_offer_timer
+
+    fire_offer_timer(step, payload)
+
+
+def _escalation_timer(step: Step, payload: Mapping[str, Any]) -> None:
+    from .escalation import fire_escalation_timer
+
+    fire_escalation_timer(step, payload)
+
+
+_TIMER_HANDLERS: dict[str, Callable[[Step, Mapping[str, Any]], None]] = {
+    "flow": _flow_timer, "sla": _sla_timer, "offer": _offer_timer,
+    "escalation": _escalation_timer,
+}
+
+
+# ---------------------------------------------------------------------- actions
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What an action did: the flow states now active and the transitions taken."""
+
+    states: tuple[str, ...]
+    taken: list[dict[str, Any]]
+    record: dict[str, Any]
+
+
+def take_action(rt: Runtime, actor: Actor, entity: str, record_id: int, action: str,
+                form_values: Mapping[str, Any] | None = None, *,
+                flow: str | None = None, locale: str | None = None) -> ActionResult:
+    """Take the flow action ``action`` on a record as ``actor``, now, in one transaction.
+
+    The actor needs the action in its role's ``allow`` list and must be able to
+    see the record, or hold a pending offer of it (a technician answering an
+    offer). Raises NotFoundError (no such record, or not visible),
+    PermissionDenied (not allowed), ConflictError (the flow does not offer the
+    action now, or its guard is false), ValidationError (form values that are
+    not valid for the action's form, with field errors) — in every case nothing
+    is written.
+    """
+    rt.authz.require(actor, entity, action)
+    now = rt.clock()
+    with rt.engine.begin() as conn:
+        step = Step.open(rt, conn, entity, record_id, now)
+        if step is None or step.stored.get("deleted_at") is not None:
+            raise NotFoundError(f"no {entity} {record_id}")
+        from .dispatching import before_action, holds_offer
+
+        visible = rt.authz.row_allowed(actor, entity, "read", step.stored,
+                                       resolve=_resolver(step), now=now)
+        if not visible and not holds_offer(step, actor):
+            raise NotFoundError(f"no {entity} {record_id}")
+        if form_values:
+            form_values = _checked_form(step, flow, action, form_values, locale)
+        before_action(step, actor, action)
+        outcome = instances.take_action(step, flow, action, frozenset(actor.roles),
+                                        form_values)
+        if not outcome.ok:
+            if outcome.rejected_code == "forbidden":
+                raise PermissionDenied(outcome.rejected or f"you may not {action} now")
+            raise ConflictError(outcome.rejected or outcome.error or f"cannot {action} now",
+                                hint="reload the record: its state may have changed")
+        step.note("action", f"{actor.user_id}: {action}",
+                  {"actor": actor.user_id, "action": action,
+                   "form": sorted(form_values or {})})
+        from .dispatching import after_action
+
+        after_action(step, actor, action)
+        _start_requested_flows(step)
+        step.flush()
+        jobs = step.jobs
+        result = ActionResult(outcome.state.states,
+                              [t._asdict() for t in outcome.taken], dict(step.record))
+    if jobs:
+        rt.queue.enqueue_many(jobs)
+    return result
+
+
+def _checked_form(step: Step, flow: str | None, action: str, values: Mapping[str, Any],
+                  locale: str | None) -> dict[str, Any]:
+    """The action form's values, validated like any submission (ValidationError if not)."""
+    from ..forms.validation import FieldError, validate_payload
+
+    forms = {t.form for inst in instances.instances_of(step, flow)
+             for t in instances.compiled(step, inst).transitions()
+             if t.action == action and t.form}
+    if len(forms) != 1:
+        raise ValidationError(f"the action {action} takes no form values", errors=[FieldError(
+            "", "form", f"{action} has no form: send an empty body")])
+    checked = validate_payload(step.rt.app, step.entity, dict(values), mode="update",
+                               form=forms.pop(), locale=locale or step.rt.app.default_locale,
+                               now=step.now, current=step.stored)
+    if checked.errors:
+        raise ValidationError("the form is not valid", errors=checked.errors)
+    return dict(checked.values)
+
+
+def _resolver(step: Step) -> Callable[[str, Any], dict[str, Any] | None]:
+    def resolve(entity: str, record_id: Any) -> dict[str, Any] | None:
+        if record_id is None or entity not in step.rt.tables:
+            return None
+        return step.facts.row(entity, int(record_id))
+    return resolve

@@ -1,0 +1,243 @@
+"""One processing step: the transaction in which one event (or action) changes one record.
+
+A :class:`Step` holds the record being worked on (with references expanded),
+collects what rules and flows ask for (``rules.effects`` tuples), and writes it
+all at :meth:`Step.flush`, inside the caller's transaction: the record's new
+field values and tags with one audit row, the events emitted (outbox rows),
+notification deliveries, timeline rows. Jobs to run after the commit are kept
+in :attr:`Step.jobs`. Everything is keyed to the event's time ``now``, never the
+wall clock, so processing the same events gives the same results.
+
+Changes made here do not emit ``updated`` events: only changes from outside
+(API, forms, imports) do, so rules reacting to updates cannot feed themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
+from sqlalchemy.engine import Connection
+
+from ..rules import effects as fx
+from . import defaults
+from .db import audit_log, outbox, timeline
+from .facts import FactLoader, flatten
+from .jsonvalues import changes, json_value
+from .storage import to_row
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+#: Actor name written on audit rows of changes the platform makes.
+SYSTEM_USER = "system"
+
+
+@dataclass
+class Step:
+    """See module docs. Build with :meth:`open`."""
+
+    rt: Runtime
+    conn: Connection
+    facts: FactLoader
+    entity: str
+    record_id: int
+    now: datetime
+    record: dict[str, Any]
+    stored: dict[str, Any]
+    event_id: int | None = None
+    depth: int = 0
+    version_number: int | None = None
+    changed: dict[str, Any] = field(default_factory=dict)
+    changed_by: list[str] = field(default_factory=list)
+    emitted: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    notifications: list[tuple[str, str]] = field(default_factory=list)
+    entries: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    jobs: list[tuple[str, str, tuple[Any, ...]]] = field(default_factory=list)
+    dispatch_requests: list[tuple[str | None, str]] = field(default_factory=list)
+    flows_to_start: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, rt: Runtime, conn: Connection, entity: str, record_id: int, now: datetime,
+             *, event_id: int | None = None, depth: int = 0,
+             version_number: int | None = None) -> Step | None:
+        """Lock the record and start a step on it (None when the record does not exist)."""
+        facts = FactLoader(rt, conn)
+        stored = facts.row(entity, record_id, lock=True)
+        if stored is None:
+            return None
+        record = facts.expand(entity, stored, facts.depth)
+        return cls(rt, conn, facts, entity, record_id, now.astimezone(rt.tz), record, stored,
+                   event_id=event_id, depth=depth, version_number=version_number)
+
+    @property
+    def utc(self) -> datetime:
+        """The step's time in UTC: what is written to the database."""
+        return self.now.astimezone(UTC)
+
+    # ------------------------------------------------------------------ effects
+    def apply(self, effects: list[fx.Effect]) -> None:
+        """Take effects from a rule set or a flow, in order."""
+        for effect in effects:
+            handler = _HANDLERS.get(type(effect))
+            if handler is not None:
+                handler(self, effect)
+
+    def set_field(self, name: str, value: Any, by: str) -> None:
+        """Change one field of the working record (stored at flush)."""
+        entity = self.rt.app.entities[self.entity]
+        if name not in entity.fields or entity.fields[name].system:
+            self.note("error", f"{by}: cannot set unknown field {name}", {"field": name})
+            return
+        self.record[name] = value
+        self.changed[name] = flatten(value)
+        if by not in self.changed_by:
+            self.changed_by.append(by)
+
+    def tag(self, tag: str, add: bool, by: str) -> None:
+        """Add or remove a tag of the working record."""
+        tags = list(self.record.get("tags") or [])
+        if add and tag not in tags:
+            tags.append(tag)
+        elif not add and tag in tags:
+            tags.remove(tag)
+        else:
+            return
+        self.record["tags"] = tags
+        self.changed["tags"] = tags
+        if by not in self.changed_by:
+            self.changed_by.append(by)
+
+    def emit(self, event: str, by: str, payload: dict[str, Any] | None = None) -> None:
+        """Emit ``event`` (a bare name: an event of this record) after this step."""
+        self.emitted.append((event, {"by": by, **(payload or {})}))
+
+    def note(self, kind: str, summary: str, detail: dict[str, Any] | None = None) -> None:
+        """Add a line to the record's timeline."""
+        self.entries.append((kind, summary, detail or {}))
+
+    def after_commit(self, queue: str, job: str, *args: Any) -> None:
+        """Run a job once this step's transaction has committed."""
+        self.jobs.append((queue, job, args))
+
+    # ------------------------------------------------------------------ writing
+    def flush(self) -> None:
+        """Write everything collected (see module docs); the caller commits."""
+        if self.changed:
+            self._write_record()
+        if self.dispatch_requests:
+            from .dispatching import request_dispatch
+
+            for policy, by in self.dispatch_requests:
+                request_dispatch(self, policy, by)
+            self.dispatch_requests.clear()
+        for name, cause in self.notifications:
+            self._plan_notification(name, cause)
+        self.notifications.clear()
+        self._write_events()
+        for kind, summary, detail in self.entries:
+            self.conn.execute(timeline.insert().values(
+                entity=self.entity, record_id=self.record_id, at=self.utc, kind=kind,
+                summary=summary, detail=_jsonable(detail), event_id=self.event_id))
+        self.entries.clear()
+
+    def _write_record(self) -> None:
+        entity = self.rt.app.entities[self.entity]
+        table = self.rt.tables[self.entity]
+        values = {k: v for k, v in self.changed.items() if k != "tags"}
+        before = {k: flatten(self.stored.get(k)) for k in self.changed}
+        row = to_row(entity, values)
+        if "tags" in self.changed:
+            row["tags"] = list(self.changed["tags"])
+        version = int(self.stored["row_version"]) + 1
+        self.conn.execute(update(table).where(table.c.id == self.record_id)
+                          .values(**row, updated_at=self.utc, row_version=version))
+        diff = changes(before, dict(self.changed))
+        if diff:
+            self.conn.execute(audit_log.insert().values(
+                entity=self.entity, record_id=self.record_id, action="system",
+                actor=SYSTEM_USER, channel=", ".join(self.changed_by)[:50] or "system",
+                at=self.utc, changes=diff, version_number=self.rt.version_number))
+        self.stored = {**self.stored, **self.changed, "row_version": version}
+        self.facts.forget(self.entity, self.record_id)
+        self.changed.clear()
+        self.changed_by.clear()
+
+    def _write_events(self) -> None:
+        if not self.emitted:
+            return
+        if self.depth + 1 > defaults.MAX_EVENT_DEPTH:
+            self.note("error", f"stopped an event chain after {defaults.MAX_EVENT_DEPTH} "
+                      "events: rules or flows emit events in a loop",
+                      {"dropped": [e for e, _ in self.emitted]})
+            self.emitted.clear()
+            return
+        for event, payload in self.emitted:
+            self.conn.execute(outbox.insert().values(
+                entity=self.entity, record_id=self.record_id, event=event,
+                payload={**payload, "depth": self.depth + 1}, created_at=self.utc,
+                attempts=0, version_number=self.rt.version_number))
+        self.emitted.clear()
+        self.after_commit("events", "process_record", self.entity, self.record_id)
+
+    def _plan_notification(self, name: str, cause: str) -> None:
+        from .notify import service as notify
+
+        ids = notify.plan(self.conn, self.rt, name, self.record, self.now, cause)
+        if ids:
+            self.note("notify", f"notification {name}: {len(ids)} message(s)",
+                      {"notification": name, "deliveries": ids, "cause": cause})
+        for delivery in ids:
+            self.after_commit("notifications", "deliver_notification", delivery)
+
+
+def _set(step: Step, e: fx.SetField) -> None:
+    if e.entity == step.entity:
+        step.set_field(e.field, e.value, e.rule)
+    else:
+        step.note("error", f"{e.rule}: cannot set {e.entity}.{e.field} from a "
+                  f"{step.entity} event", {"rule": e.rule})
+
+
+def _tag(step: Step, e: fx.AddTag) -> None:
+    step.tag(e.tag, True, e.rule)
+
+
+def _untag(step: Step, e: fx.RemoveTag) -> None:
+    step.tag(e.tag, False, e.rule)
+
+
+def _emit(step: Step, e: fx.EmitEvent) -> None:
+    if e.entity not in ("", step.entity):
+        step.note("error", f"{e.rule}: cannot emit {e.entity}.{e.event} for a {step.entity}",
+                  {"rule": e.rule})
+        return
+    step.emit(e.event, e.rule)
+
+
+def _notify(step: Step, e: fx.Notify) -> None:
+    step.notifications.append((e.notification, e.rule))
+
+
+def _start_flow(step: Step, e: fx.StartFlow) -> None:
+    step.flows_to_start.append((e.flow, e.rule))
+
+
+def _dispatch(step: Step, e: fx.RequestDispatch) -> None:
+    step.dispatch_requests.append((e.policy, e.rule))
+
+
+_HANDLERS: dict[type, Any] = {
+    fx.SetField: _set, fx.AddTag: _tag, fx.RemoveTag: _untag, fx.EmitEvent: _emit,
+    fx.Notify: _notify, fx.StartFlow: _start_flow, fx.RequestDispatch: _dispatch,
+}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return json_value(value)

@@ -1,0 +1,88 @@
+"""REST API ``/api/v1``, the flow side: actions, offers, dispatch explanations, SLA clocks.
+
+Routes live on the same blueprint as :mod:`.api` (same token authentication,
+problem+json errors and default-deny authorization).
+
+- ``GET  /<entity>/<id>/actions``: the actions the caller may take now;
+- ``POST /<entity>/<id>/actions/<action>``: take one (JSON body: the action
+  form's values, or ``{}``); 200 with the new states, 403/404/409/422 otherwise,
+  and nothing is changed;
+- ``GET  /<entity>/<id>/dispatch``: dispatch rounds, decisions and offers;
+- ``GET  /<entity>/<id>/sla``: SLA clocks now;
+- ``GET  /offers``: the caller's pending offers (technicians);
+- ``POST /offers/<id>/accept`` and ``/reject``: answer one (the same as the
+  record's ``accept`` / ``reject`` actions).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, request
+from sqlalchemy import select
+
+from ..errors import NotFoundError, ValidationError
+from ..platform import explain
+from ..platform.db import offers
+from ..platform.jsonvalues import json_value
+from ..platform.runner import take_action
+from .api import _actor, bp
+from .auth import runtime
+from .i18n import locale
+
+
+@bp.get("/<entity>/<int:record_id>/actions")
+def list_actions(entity: str, record_id: int) -> Response:
+    return jsonify({"items": explain.available_actions(runtime(), _actor(), entity,
+                                                       record_id)})
+
+
+@bp.post("/<entity>/<int:record_id>/actions/<action>")
+def post_action(entity: str, record_id: int, action: str) -> Response:
+    return jsonify(_take(entity, record_id, action, _form_body()))
+
+
+@bp.get("/<entity>/<int:record_id>/dispatch")
+def dispatch(entity: str, record_id: int) -> Response:
+    return jsonify(explain.dispatch_history(runtime(), _actor(), entity, record_id))
+
+
+@bp.get("/<entity>/<int:record_id>/sla")
+def sla(entity: str, record_id: int) -> Response:
+    return jsonify(explain.sla_clocks(runtime(), _actor(), entity, record_id))
+
+
+@bp.get("/offers")
+def my_offers() -> Response:
+    return jsonify({"items": explain.offers_for(runtime(), _actor())})
+
+
+@bp.post("/offers/<int:offer_id>/<any(accept, reject):answer>")
+def answer_offer(offer_id: int, answer: str) -> Response:
+    rt = runtime()
+    with rt.engine.connect() as conn:
+        row = conn.execute(select(offers.c.entity, offers.c.record_id)
+                           .where(offers.c.id == offer_id)).first()
+    if row is None:
+        raise NotFoundError(f"no offer {offer_id}")
+    return jsonify(_take(row[0], int(row[1]), answer, _form_body()))
+
+
+def _form_body() -> dict[str, Any]:
+    if not request.data:
+        return {}
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValidationError("the body must be a JSON object of form values, or empty")
+    return data
+
+
+def _take(entity: str, record_id: int, action: str, values: dict[str, Any]) -> dict[str, Any]:
+    rt = runtime()
+    result = take_action(rt, _actor(), entity, record_id, action, values or None,
+                         locale=locale())
+    visible = rt.authz.readable_fields(_actor(), entity)
+    return {"states": list(result.states),
+            "taken": [{k: json_value(v) for k, v in t.items()} for t in result.taken],
+            "record": {k: json_value(v) for k, v in result.record.items()
+                       if k in visible or k in ("id", "row_version")}}
