@@ -30,7 +30,7 @@ from ..errors import ConflictError, NotFoundError, ValidationError
 from ..forms.validation import FieldError, validate_payload
 from . import defaults
 from .actors import Actor
-from .db import audit_log, outbox
+from .db import audit_log, outbox, timeline
 from .jsonvalues import changes, json_record, json_value
 from .storage import from_row, to_row
 
@@ -339,7 +339,8 @@ class RecordService:
 
     def timeline(self, actor: Actor, entity_name: str,
                  record_id: int) -> builtins.list[dict[str, Any]]:
-        """What happened to a visible record, oldest first (audit rows; changes masked)."""
+        """What happened to a visible record, oldest first: changes (audit rows, masked
+        to readable fields) merged with the platform's entries (``df_timeline``)."""
         self._entity(entity_name)
         self.rt.authz.require(actor, entity_name, "read")
         readable = self.rt.authz.readable_fields(actor, entity_name)
@@ -348,10 +349,20 @@ class RecordService:
             rows = conn.execute(select(audit_log).where(audit_log.c.entity == entity_name)
                                 .where(audit_log.c.record_id == record_id)
                                 .order_by(audit_log.c.id)).mappings().all()
-        return [{"at": json_value(_aware(r["at"])), "action": r["action"], "actor": r["actor"],
-                 "channel": r["channel"], "version": r["version_number"],
-                 "changes": {k: v for k, v in (r["changes"] or {}).items() if k in readable}}
-                for r in rows]
+            notes = conn.execute(select(timeline).where(timeline.c.entity == entity_name)
+                                 .where(timeline.c.record_id == record_id)
+                                 .order_by(timeline.c.id)).mappings().all()
+        items = [(_aware(r["at"]), 0, r["id"], {
+            "at": json_value(_aware(r["at"])), "kind": "change", "action": r["action"],
+            "actor": r["actor"], "channel": r["channel"], "version": r["version_number"],
+            "changes": {k: v for k, v in (r["changes"] or {}).items() if k in readable}})
+            for r in rows]
+        # What the platform did and why: rules that fired, flow steps, dispatch, SLA...
+        items.extend((_aware(n["at"]), 1, n["id"], {
+            "at": json_value(_aware(n["at"])), "kind": n["kind"], "summary": n["summary"],
+            "detail": n["detail"] or {}}) for n in notes)
+        items.sort(key=lambda item: item[:3])
+        return [item[3] for item in items]
 
 
 def _aware(value: datetime) -> datetime:

@@ -44,8 +44,11 @@ def test_the_reference_flow_compiles_into_an_indexed_graph(work_order_flow: Comp
         "action cancel", "action report_exception", "on work_order.escalated"]
     assert flow.global_on_event["work_order.escalated"][0].target == "exception"
     assert flow.status_field == "status" and "exception" in flow.status_values
-    complete = flow.state("in_service").on_action["complete"][0]
+    complete = flow.state("working").on_action["complete"][0]
     assert complete.form == "completion_report" and "signature" in complete.form_fields
+    in_service = flow.state("in_service")
+    assert [r.name for r in in_service.regions] == ["repair", "parts"]
+    assert in_service.join == "completed" and flow.state("working").parent == "in_service"
 
 
 def test_compile_flows_compiles_every_flow(reference_app: App) -> None:

@@ -33,11 +33,15 @@ PATHS["accepted"] = PATHS["offered"] + [("accept", "technician")]
 PATHS["en_route"] = PATHS["accepted"] + [("depart", "technician")]
 PATHS["on_site"] = PATHS["en_route"] + [("arrive", "technician")]
 PATHS["in_service"] = PATHS["on_site"] + [("start_service", "technician")]
-PATHS["completed"] = PATHS["in_service"] + [("complete", "technician")]
+PATHS["completed"] = PATHS["in_service"] + [("complete", "technician"),
+                                            "work_order.repair_done"]
 PATHS["feedback"] = PATHS["completed"] + [("confirm_completion", "customer")]
 PATHS["closed"] = PATHS["feedback"] + ["work_order.feedback_received"]
 PATHS["exception"] = PATHS["dispatching"] + ["work_order.escalated"]
 PATHS["cancelled"] = PATHS["triaged"] + [("cancel", "dispatcher")]
+
+# Active leaf states where they are not just the state itself (in_service is parallel).
+LEAVES = {"in_service": ("working", "no_parts")}
 
 
 @pytest.fixture
@@ -48,7 +52,7 @@ def order(work_order_flow: CompiledFlow, drive: Callable) -> Callable:
         for step in PATHS[state]:
             outcome = driver.send(step) if isinstance(step, str) else driver.act(*step)
             assert outcome.ok, outcome
-        assert driver.states == (state,)
+        assert driver.states == LEAVES.get(state, (state,))
         return driver
     return make
 
@@ -83,16 +87,22 @@ def test_the_whole_lifecycle_moves_by_events_and_the_right_roles(order, now: dat
 
     d.record["urgent"] = True  # the surcharges table adds 50 for urgent service
     outcome = d.act("complete", "technician", resolution="换了阀门", customer_absent=False)
-    assert d.states == ("completed",)
-    via = f"{RULE}: in_service -> completed (action complete)"
+    assert d.states == ("repaired", "no_parts")  # the parts branch is still open
     assert outcome.effects == [
         fx.SetField("work_order", "resolution", "换了阀门", f"{RULE}: form completion_report"),
         fx.SetField("work_order", "customer_absent", False, f"{RULE}: form completion_report"),
+        fx.EmitEvent("work_order", "repair_done",
+                     f"{RULE}: working -> repaired (action complete)"),
+    ]
+    outcome = d.send("work_order.repair_done")  # no parts requested: both branches end
+    assert d.states == ("completed",)
+    via = f"{RULE}: enter completed"
+    assert outcome.effects == [
+        fx.SetField("work_order", "status", "completed", via),
         fx.SetField("work_order", "completed_at", now, via),
         fx.SetField("work_order", "cost_surcharge", 50, via),
         fx.EmitEvent("work_order", "completed", via),
-        fx.SetField("work_order", "status", "completed", f"{RULE}: enter completed"),
-        fx.Notify("customer_status_update", f"{RULE}: enter completed"),
+        fx.Notify("customer_status_update", via),
     ]
     assert outcome.timers_to_set[0].timer_id == "completed/timers/0"
     assert outcome.timers_to_set[0].fire_at == now + timedelta(days=1)
@@ -105,7 +115,7 @@ def test_the_whole_lifecycle_moves_by_events_and_the_right_roles(order, now: dat
     outcome = d.send("work_order.feedback_received")
     assert d.states == ("closed",) and outcome.state.final
     assert outcome.timers_to_cancel == ["feedback/timers/0"] and not d.timers
-    assert d.state.step == 10  # one step per accepted event
+    assert d.state.step == 11  # one step per accepted event
     assert d.record["status"] == "closed"
 
     again = d.send("work_order.feedback_received")
@@ -256,6 +266,20 @@ def test_a_technician_reports_a_problem_on_site(order) -> None:
     assert d.act("report_exception", "technician").ok
     assert d.states == ("exception",)
     assert d.act("close", "area_supervisor").ok and d.states == ("closed",)
+
+
+def test_spare_parts_run_in_parallel_with_the_repair(order) -> None:
+    d = order("in_service")
+    assert d.act("request_parts", "technician").ok
+    assert d.states == ("working", "waiting_parts")
+    assert d.act("complete", "technician", resolution="换压缩机").ok
+    assert d.states == ("repaired", "waiting_parts")
+    # the repair is done but the parts branch is not: no join yet
+    assert d.send("work_order.repair_done").rejected_code == "no_transition"
+    assert d.act("parts_received", "customer").rejected_code == "forbidden"
+    outcome = d.act("parts_received", "area_supervisor")
+    assert d.states == ("completed",) and d.record["status"] == "completed"
+    assert [t.trigger for t in outcome.taken] == ["action parts_received", "join"]
 
 
 def test_form_values_must_belong_to_the_action_form(order) -> None:

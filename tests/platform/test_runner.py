@@ -1,0 +1,276 @@
+"""The event runner on the reference app: triage, dispatch, offers, answers, expiry,
+escalation, idempotency, lost jobs, and flow instances pinned to their version.
+
+Runs on SQLite and PostgreSQL with the inline queue; the clock is a cell the
+tests move, and ``scheduler.tick`` fires what is due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from dispatchflow.dsl.compiler import App, compile_bundle, compile_sources
+from dispatchflow.errors import ConflictError, NotFoundError, PermissionDenied
+from dispatchflow.platform import defaults, explain
+from dispatchflow.platform.actors import SYSTEM_ACTOR, Actor
+from dispatchflow.platform.config import Settings
+from dispatchflow.platform.db import flow_instances, offers, outbox, timeline
+from dispatchflow.platform.runner import process_record, take_action
+from dispatchflow.platform.runtime import Runtime
+from dispatchflow.platform.scheduler import tick
+from dispatchflow.platform.versions import publish
+
+REFERENCE = Path(__file__).resolve().parents[2] / "examples" / "field-service"
+START = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
+
+
+@pytest.fixture(scope="module")
+def reference_app() -> App:
+    result = compile_bundle(REFERENCE)
+    assert result.app is not None, result.diagnostics
+    return result.app
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def rt(database_url: str, tmp_path: Path, reference_app: App, clock: Clock) -> Iterator[Runtime]:
+    runtime = Runtime(Settings.from_env(home=tmp_path / "home", database_url=database_url,
+                                        secret_key="test"), clock=clock)
+    publish(runtime.engine, reference_app, created_by="test", now=clock())
+    runtime.refresh()
+    yield runtime
+    runtime.engine.dispose()
+
+
+@pytest.fixture
+def world(rt: Runtime) -> dict[str, Any]:
+    """A normal customer and two aircon technicians 1 km and 2 km from the customer."""
+    create, a = rt.records.create, SYSTEM_ACTOR
+    customer = create(a, "customer", {"name": "李娜", "phone": "13800000002", "tier": "normal",
+                                      "location": {"lat": 31.2, "lng": 121.5}})
+    techs = [create(a, "technician", {"name": n, "level": 3, "on_duty": True,
+                                      "skills": ["aircon"],
+                                      "location": {"lat": 31.2 + km / 111.2, "lng": 121.5}})
+             for n, km in (("王师傅", 1.0), ("赵师傅", 2.0))]
+    return {"customer": customer, "techs": techs}
+
+
+def new_order(rt: Runtime, world: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return rt.records.create(SYSTEM_ACTOR, "work_order", {
+        "title": "空调不制冷", "description": "客厅空调开机后不出冷风", "category": "aircon",
+        "customer": world["customer"]["id"], "location": {"lat": 31.2, "lng": 121.5},
+        **extra})
+
+
+def tech_actor(world: dict[str, Any], i: int) -> Actor:
+    return Actor(f"tech{i}", roles=("technician",),
+                 attributes={"technician": world["techs"][i]["id"]})
+
+
+def status(rt: Runtime, order_id: int) -> str:
+    return rt.records.get(SYSTEM_ACTOR, "work_order", order_id)["status"]
+
+
+def offer_states(rt: Runtime, order_id: int) -> list[tuple[int, str]]:
+    with rt.engine.connect() as conn:
+        rows = conn.execute(select(offers.c.candidate_id, offers.c.state)
+                            .where(offers.c.record_id == order_id).order_by(offers.c.id))
+        return [(int(c), s) for c, s in rows]
+
+
+def notes(rt: Runtime, order_id: int, kind: str | None = None) -> list[str]:
+    with rt.engine.connect() as conn:
+        query = select(timeline.c.summary).where(timeline.c.entity == "work_order") \
+            .where(timeline.c.record_id == order_id).order_by(timeline.c.id)
+        if kind:
+            query = query.where(timeline.c.kind == kind)
+        return list(conn.execute(query).scalars())
+
+
+def tech(rt: Runtime, world: dict[str, Any], i: int) -> dict[str, Any]:
+    return rt.records.get(SYSTEM_ACTOR, "technician", world["techs"][i]["id"])
+
+
+def test_a_new_order_is_triaged_dispatched_and_offered_to_the_nearest(rt, world) -> None:
+    order = new_order(rt, world)
+    assert status(rt, order["id"]) == "offered"
+    t1, t2 = (t["id"] for t in world["techs"])
+    assert offer_states(rt, order["id"]) == [(t1, "pending")]
+    rules = notes(rt, order["id"], "rule")
+    assert "rule set triage: rule “other orders dispatch to nearby skilled technicians” fired" \
+        in rules
+    flow = notes(rt, order["id"], "flow")
+    assert flow[:4] == ["flow work_order started (on work_order.created)",
+                        "work_order: new → triaged (on work_order.created)",
+                        "work_order: triaged → dispatching (on work_order.dispatch_requested)",
+                        "work_order: dispatching → offered (on work_order.offered)"]
+    history = explain.dispatch_history(rt, SYSTEM_ACTOR, "work_order", order["id"])
+    decision = history["rounds"][0]["decision"]
+    assert [c["id"] for c in decision["ranked"]] == [t1, t2]
+    assert history["rounds"][0]["offers"][0]["state"] == "pending"
+    with rt.engine.connect() as conn:
+        pending = conn.execute(select(func.count()).select_from(outbox)
+                               .where(outbox.c.processed_at.is_(None))).scalar()
+    assert pending == 0
+
+
+def test_accepting_assigns_the_order_once(rt, world) -> None:
+    order = new_order(rt, world)
+    t1 = world["techs"][0]["id"]
+    with pytest.raises(NotFoundError):  # no offer: the order is not theirs to see
+        take_action(rt, tech_actor(world, 1), "work_order", order["id"], "accept")
+    result = take_action(rt, tech_actor(world, 0), "work_order", order["id"], "accept")
+    assert result.states == ("accepted",)
+    stored = rt.records.get(SYSTEM_ACTOR, "work_order", order["id"])
+    assert stored["assignee"] == t1 and stored["status"] == "accepted"
+    assert tech(rt, world, 0)["open_tasks"] == 1
+    assert offer_states(rt, order["id"]) == [(t1, "accepted")]
+    with pytest.raises(ConflictError):
+        take_action(rt, tech_actor(world, 0), "work_order", order["id"], "accept")
+    with pytest.raises(PermissionDenied):  # a customer has no accept permission at all
+        take_action(rt, Actor("c", roles=("customer",)), "work_order", order["id"], "accept")
+
+
+def test_reject_then_expiry_then_escalation_with_the_reason(rt, world, clock) -> None:
+    order = new_order(rt, world)
+    t1, t2 = (t["id"] for t in world["techs"])
+    take_action(rt, tech_actor(world, 0), "work_order", order["id"], "reject")
+    assert offer_states(rt, order["id"]) == [(t1, "rejected"), (t2, "pending")]
+    assert status(rt, order["id"]) == "offered"
+    assert tech(rt, world, 0)["rejected_count"] == 1
+    assert tech(rt, world, 0)["consecutive_anomalies"] == 1
+
+    clock.advance(minutes=9)
+    tick(rt)
+    assert offer_states(rt, order["id"])[-1] == (t2, "pending")  # P3: 10 minutes to accept
+    clock.advance(minutes=2)
+    tick(rt)
+    assert offer_states(rt, order["id"]) == [(t1, "rejected"), (t2, "expired")]
+    assert tech(rt, world, 1)["expired_count"] == 1
+    # both qualified technicians were tried: straight to the supervisor, with the reason
+    assert status(rt, order["id"]) == "exception"
+    escalations = [n for n in notes(rt, order["id"], "dispatch") if n.startswith("escalated")]
+    assert escalations == ["escalated to area_supervisor: 排除 2 人：已尝试 2"]
+
+
+def test_an_order_nobody_can_serve_goes_straight_to_the_supervisor(rt, world) -> None:
+    order = new_order(rt, world, category="elevator", title="电梯困人")
+    assert status(rt, order["id"]) == "exception"
+    assert offer_states(rt, order["id"]) == []
+    assert any("技能不符 2" in n for n in notes(rt, order["id"], "dispatch"))
+
+
+def test_processing_again_changes_nothing(rt, world) -> None:
+    order = new_order(rt, world)
+    before = notes(rt, order["id"])
+    assert process_record(rt, "work_order", order["id"]) == 0
+    tick(rt, sweep_after=0)
+    assert notes(rt, order["id"]) == before
+    with rt.engine.connect() as conn:
+        counts = conn.execute(select(func.count()).select_from(offers)).scalar()
+    assert counts == 1
+
+
+class DroppingQueue:
+    """A queue that loses every job (a Redis that was flushed)."""
+
+    def __init__(self) -> None:
+        self.lost: list[Any] = []
+
+    def enqueue(self, queue: str, job: str, *args: Any) -> None:
+        self.lost.append((job, args))
+
+    def enqueue_many(self, items: list[tuple[str, str, tuple[Any, ...]]]) -> None:
+        self.lost.extend((job, args) for _, job, args in items)
+
+
+def test_the_sweeper_redoes_work_whose_jobs_were_lost(rt, world, clock) -> None:
+    inline = rt.queue
+    rt.queue = DroppingQueue()
+    order = new_order(rt, world)
+    assert status(rt, order["id"]) == "new"
+    rt.queue = inline
+    assert tick(rt, sweep_after=60).swept == 0  # too recent for the sweeper
+    clock.advance(seconds=61)
+    assert tick(rt, sweep_after=60).swept == 1
+    assert status(rt, order["id"]) == "offered"
+
+
+def test_a_poison_event_is_parked_and_the_record_goes_on(rt, world) -> None:
+    order = new_order(rt, world)
+    with rt.engine.begin() as conn:
+        conn.execute(outbox.insert().values(
+            entity="work_order", record_id=order["id"], event="__timer__",
+            payload={"kind": "no_such_kind"}, created_at=START, attempts=0))
+    for _ in range(10):
+        with pytest.raises(KeyError):
+            process_record(rt, "work_order", order["id"])
+        with rt.engine.connect() as conn:
+            failed = conn.execute(select(outbox.c.failed_at).where(
+                outbox.c.event == "__timer__")).scalar()
+        if failed is not None:
+            break
+    assert failed is not None
+    assert process_record(rt, "work_order", order["id"]) == 0
+
+
+def test_running_instances_stay_on_their_version(rt, world, reference_app) -> None:
+    old = new_order(rt, world)
+    sources = dict(reference_app.sources)
+    flow = "flows/work_order.yaml"
+    sources[flow] = sources[flow].replace("after: 1d\n", "after: 2d\n")
+    sources["app.yaml"] = sources["app.yaml"].replace('version: "1.0"', 'version: "1.1"')
+    v2 = compile_sources(sources)
+    assert v2.app is not None, v2.diagnostics
+    publish(rt.engine, v2.app, created_by="test")
+    rt.refresh()
+    assert rt.version_number == 2
+    new = new_order(rt, world)
+    with rt.engine.connect() as conn:
+        versions = dict(conn.execute(select(flow_instances.c.record_id,
+                                            flow_instances.c.version_number)).all())
+    assert versions == {old["id"]: 1, new["id"]: 2}
+    # the old instance keeps moving on version 1's flow
+    take_action(rt, tech_actor(world, 0), "work_order", old["id"], "accept")
+    assert status(rt, old["id"]) == "accepted"
+
+
+def test_timeline_api_merges_platform_entries(rt, world) -> None:
+    order = new_order(rt, world)
+    items = rt.records.timeline(SYSTEM_ACTOR, "work_order", order["id"])
+    kinds = [i.get("kind") for i in items]
+    assert "rule" in kinds and "flow" in kinds and "dispatch" in kinds
+
+
+def test_an_event_chain_that_loops_is_stopped(rt, world) -> None:
+    order = new_order(rt, world)
+    with rt.engine.begin() as conn:  # a "created" event deep inside a chain of emits
+        conn.execute(outbox.insert().values(
+            entity="work_order", record_id=order["id"], event="created", created_at=START,
+            attempts=0, payload={"depth": defaults.MAX_EVENT_DEPTH}))
+    process_record(rt, "work_order", order["id"])
+    assert any("stopped an event chain" in n for n in notes(rt, order["id"], "error"))
