@@ -59,6 +59,11 @@ def serve(demo: bool, host: str, port: int) -> None:
         for user_id, role, password in seed_users(rt):
             click.echo(f"  {user_id:<24} {role:<16} {password}")
     app = create_app(runtime=rt)
+    if not rt.settings.redis_url:
+        # Embedded default: timers, the sweeper and held notifications run in this process.
+        from .platform.scheduler import SchedulerThread
+
+        SchedulerThread(rt).start()
     click.echo(f"\nopen http://{host}:{port}/  (API: http://{host}:{port}/api/v1/openapi.json)")
     app.run(host=host, port=port, debug=False, use_reloader=False)
 

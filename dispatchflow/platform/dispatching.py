@@ -65,7 +65,7 @@ def request_dispatch(step: Step, policy: str | None, by: str, attempt: int = 1) 
     if name is None:
         step.note("error", f"{by}: no dispatch policy for {step.entity}", {})
         return None
-    _withdraw_pending(step, "a new dispatch was requested")
+    withdraw_pending(step, "a new dispatch was requested")
     result = step.conn.execute(dispatch_rounds.insert().values(
         entity=step.entity, record_id=step.record_id, policy=name, attempt=attempt,
         status="pending", requested_at=step.utc))
@@ -183,15 +183,17 @@ def _tried(step: Step) -> set[int]:
 
 # ---------------------------------------------------------------------- answers
 
-def holds_offer(step: Step, actor: Actor) -> bool:
-    """Whether ``actor`` (a pool member's user) has a pending offer of the record."""
+def holds_offer(step: Step, actor: Actor, pending: bool = True) -> bool:
+    """Whether ``actor`` (a pool member's user) has a pending offer of the record (or,
+    with ``pending=False``, was ever offered it: a grab-pool loser learns it lost)."""
     candidate = _candidate_of(step, actor)
     if candidate is None:
         return False
-    return step.conn.execute(select(offers.c.id).where(offers.c.entity == step.entity)
-                             .where(offers.c.record_id == step.record_id)
-                             .where(offers.c.candidate_id == candidate)
-                             .where(offers.c.state == "pending")).first() is not None
+    query = select(offers.c.id).where(offers.c.entity == step.entity) \
+        .where(offers.c.record_id == step.record_id).where(offers.c.candidate_id == candidate)
+    if pending:
+        query = query.where(offers.c.state == "pending")
+    return step.conn.execute(query.limit(1)).first() is not None
 
 
 def before_action(step: Step, actor: Actor, action: str) -> None:
@@ -208,15 +210,15 @@ def before_action(step: Step, actor: Actor, action: str) -> None:
     if claimed.rowcount != 1:
         raise ConflictError("this order is no longer offered to you")
     cancel_timers(step.conn, step.entity, step.record_id, "offer", [str(offer["id"])])
-    _withdraw_pending(step, f"accepted by {offer['candidate_id']}")
+    withdraw_pending(step, f"accepted by {offer['candidate_id']}")
     step.conn.execute(update(dispatch_rounds).where(dispatch_rounds.c.id == offer["round_id"])
                       .values(status="done"))
-    field = _assignee_field(step)
+    field = assignee_field(step)
     if field is not None:
         step.set_field(field, int(offer["candidate_id"]), f"offer {offer['id']} accepted")
     step.note("dispatch", f"offer {offer['id']} accepted by {offer['candidate_id']}",
               {"offer": offer["id"], "candidate": offer["candidate_id"]})
-    _profile(step, int(offer["candidate_id"]), open_tasks=1, consecutive_anomalies=None)
+    update_profile(step, int(offer["candidate_id"]), open_tasks=1, consecutive_anomalies=None)
 
 
 def after_action(step: Step, actor: Actor, action: str) -> None:
@@ -231,7 +233,7 @@ def after_action(step: Step, actor: Actor, action: str) -> None:
     cancel_timers(step.conn, step.entity, step.record_id, "offer", [str(offer["id"])])
     step.note("dispatch", f"offer {offer['id']} rejected by {offer['candidate_id']}",
               {"offer": offer["id"], "candidate": offer["candidate_id"]})
-    _profile(step, int(offer["candidate_id"]), rejected_count=1, consecutive_anomalies=1)
+    update_profile(step, int(offer["candidate_id"]), rejected_count=1, consecutive_anomalies=1)
     _after_failed_offer(step, int(offer["round_id"]))
 
 
@@ -246,7 +248,7 @@ def fire_offer_timer(step: Step, payload: Mapping[str, Any]) -> None:
     row = step.conn.execute(select(offers).where(offers.c.id == offer_id)).mappings().one()
     step.note("dispatch", f"offer {offer_id} to {row['candidate_id']} expired",
               {"offer": offer_id, "candidate": row["candidate_id"]})
-    _profile(step, int(row["candidate_id"]), expired_count=1, consecutive_anomalies=1)
+    update_profile(step, int(row["candidate_id"]), expired_count=1, consecutive_anomalies=1)
     _after_failed_offer(step, int(row["round_id"]))
 
 
@@ -279,7 +281,7 @@ def _escalate(step: Step, rnd: Mapping[str, Any], reason: str, role: str | None)
                                                       "round": rnd["id"]})
 
 
-def _withdraw_pending(step: Step, reason: str) -> None:
+def withdraw_pending(step: Step, reason: str) -> None:
     pending = step.conn.execute(select(offers.c.id).where(offers.c.entity == step.entity)
                                 .where(offers.c.record_id == step.record_id)
                                 .where(offers.c.state == "pending")).scalars().all()
@@ -321,7 +323,7 @@ def _candidate_of(step: Step, actor: Actor) -> int | None:
     return None
 
 
-def _assignee_field(step: Step) -> str | None:
+def assignee_field(step: Step) -> str | None:
     """The record's reference to the pool entity that an accepted offer fills."""
     pools = {p.pool for p in step.rt.app.policies.values() if p.entity == step.entity}
     refs = [f.name for f in step.rt.app.entities[step.entity].fields.values()
@@ -335,21 +337,21 @@ def on_record_event(step: Step, event: str, payload: Mapping[str, Any]) -> None:
     """Profile bookkeeping on the dispatched record's own events (see module docs)."""
     if event not in ("completed", "cancelled"):
         return
-    field = _assignee_field(step)
+    field = assignee_field(step)
     assignee = step.record.get(field) if field else None
     if isinstance(assignee, dict):
         assignee = assignee.get("id")
-    _withdraw_pending(step, f"record {event}")
+    withdraw_pending(step, f"record {event}")
     if assignee is None:
         return
     if event == "completed":
-        _profile(step, int(assignee), open_tasks=-1, completed_count=1,
+        update_profile(step, int(assignee), open_tasks=-1, completed_count=1,
                  consecutive_anomalies=0)
     else:
-        _profile(step, int(assignee), open_tasks=-1)
+        update_profile(step, int(assignee), open_tasks=-1)
 
 
-def _profile(step: Step, candidate: int, **deltas: int | None) -> None:
+def update_profile(step: Step, candidate: int, **deltas: int | None) -> None:
     """Change a candidate's profile counters (``None`` resets to 0 too; 0 sets 0)."""
     pools = {p.pool for p in step.rt.app.policies.values() if p.entity == step.entity}
     for pool in pools:

@@ -34,9 +34,10 @@ from ..flows import (
     start,
 )
 from .db import flow_instances
+from .escalation import update_ladders
 from .slaclocks import update_clocks
 from .step import Step
-from .timers import cancel_timers, set_timer
+from .timers import cancel_timers, insert_timers
 
 
 @dataclass
@@ -149,13 +150,14 @@ def _settle(step: Step, inst: Instance, flow: CompiledFlow, outcome: Outcome,
             event_name: str | None, timer: str | None = None) -> None:
     """Apply an accepted outcome: effects, timers, timeline, SLA clocks, stored state."""
     step.apply(outcome.effects)
-    keys = [f"{inst.id}:{t}" for t in outcome.timers_to_cancel]
-    cancel_timers(step.conn, step.entity, step.record_id, "flow", keys)
-    for req in outcome.timers_to_set:
-        set_timer(step.conn, step.entity, step.record_id, "flow", f"{inst.id}:{req.timer_id}",
-                  req.fire_at, step.now, {"instance": inst.id, "timer_id": req.timer_id,
-                                          "step": req.state_step},
-                  version_number=inst.version)
+    # The transition function cancels a re-entered state's timer before setting it again.
+    cancel_timers(step.conn, step.entity, step.record_id, "flow",
+                  [f"{inst.id}:{t}" for t in outcome.timers_to_cancel])
+    if outcome.timers_to_set:
+        insert_timers(step.conn, step.entity, step.record_id, "flow", [
+            (f"{inst.id}:{req.timer_id}", req.fire_at,
+             {"instance": inst.id, "timer_id": req.timer_id, "step": req.state_step})
+            for req in outcome.timers_to_set], step.now, version_number=inst.version)
     entered = [t.target for t in outcome.taken if t.target is not None]
     for taken in outcome.taken:
         if taken.trigger == "start":
@@ -173,6 +175,7 @@ def _settle(step: Step, inst: Instance, flow: CompiledFlow, outcome: Outcome,
         inst.history.append(entry)
     inst.state = outcome.state
     update_clocks(step, inst.id, inst.version, flow, inst.history, inst.sla)
+    update_ladders(step, inst, flow)
     step.conn.execute(update(flow_instances).where(flow_instances.c.id == inst.id).values(
         state=inst.state.to_dict(), history=inst.history, sla=inst.sla,
         ended=inst.state.final, updated_at=step.utc))

@@ -36,6 +36,7 @@ from ..errors import ConflictError, NotFoundError, PermissionDenied, ValidationE
 from . import defaults, instances
 from .actors import Actor
 from .db import outbox
+from .facts import FactLoader
 from .step import Step
 from .timers import TIMER_EVENT
 
@@ -54,8 +55,8 @@ def process_record(rt: Runtime, entity: str, record_id: int,
         event_id = None
         try:
             with rt.engine.begin() as conn:
-                locked = _lock_record(rt, conn, entity, record_id)
-                if not locked:
+                facts = _lock_record(rt, conn, entity, record_id)
+                if facts is None:
                     return done
                 ev = conn.execute(
                     select(outbox).where(outbox.c.entity == entity)
@@ -66,7 +67,7 @@ def process_record(rt: Runtime, entity: str, record_id: int,
                 if ev is None:
                     return done
                 event_id = ev["id"]
-                jobs = _process(rt, conn, dict(ev))
+                jobs = _process(rt, conn, dict(ev), facts)
                 conn.execute(update(outbox).where(outbox.c.id == event_id)
                              .values(processed_at=datetime.now(UTC),
                                      attempts=outbox.c.attempts + 1))
@@ -80,19 +81,18 @@ def process_record(rt: Runtime, entity: str, record_id: int,
     return done
 
 
-def _lock_record(rt: Runtime, conn: Any, entity: str, record_id: int) -> bool:
-    table = rt.tables.get(entity)
-    if table is None:
-        return False
-    row = conn.execute(select(table.c.id).where(table.c.id == record_id)
-                       .with_for_update()).first()
-    if row is None:  # the record's events can never be processed
+def _lock_record(rt: Runtime, conn: Any, entity: str, record_id: int) -> FactLoader | None:
+    """Lock the record's row (a loader holding it), or None when it does not exist."""
+    if entity not in rt.tables:
+        return None
+    facts = FactLoader(rt, conn)
+    if facts.row(entity, record_id, lock=True) is None:  # its events can never be processed
         conn.execute(update(outbox).where(outbox.c.entity == entity)
                      .where(outbox.c.record_id == record_id)
                      .where(outbox.c.processed_at.is_(None))
                      .values(failed_at=datetime.now(UTC), last_error="no such record"))
-        return False
-    return True
+        return None
+    return facts
 
 
 def _record_failure(rt: Runtime, event_id: int, exc: Exception) -> None:
@@ -109,11 +109,13 @@ def _record_failure(rt: Runtime, event_id: int, exc: Exception) -> None:
     log.exception("event %s failed (attempt %s)", event_id, attempts)
 
 
-def _process(rt: Runtime, conn: Any, ev: dict[str, Any]) -> list[tuple[str, str, tuple]]:
+def _process(rt: Runtime, conn: Any, ev: dict[str, Any],
+             facts: FactLoader) -> list[tuple[str, str, tuple]]:
     payload = dict(ev["payload"] or {})
     at = ev["created_at"] if ev["created_at"].tzinfo else ev["created_at"].replace(tzinfo=UTC)
     step = Step.open(rt, conn, ev["entity"], int(ev["record_id"]), at, event_id=ev["id"],
-                     depth=int(payload.get("depth", 0)), version_number=ev["version_number"])
+                     depth=int(payload.get("depth", 0)), version_number=ev["version_number"],
+                     facts=facts)
     if step is None:
         return []
     if ev["event"] == TIMER_EVENT:
@@ -131,11 +133,12 @@ def handle_event(step: Step, event: str, payload: Mapping[str, Any]) -> None:
 
     rt, entity = step.rt, step.entity
     full = f"{entity}.{event}"
-    for result in rt.rules.run_event(entity, event, step.record, step.now, trace=True):
+    for result in rt.rules.run_event(entity, event, step.record, step.now):
+        compiled = rt.rules.ruleset(result.ruleset)
         for rule in result.fired:
             step.note("rule", f"rule set {result.ruleset}: rule “{rule}” fired",
                       {"ruleset": result.ruleset, "rule": rule, "event": full,
-                       "matched": _matched(result, rule)})
+                       "matched": _conditions(compiled, rule)})
         step.apply(result.effects)
     for name in notify.notifications_on(rt.app, entity, event):
         step.notifications.append((name, f"on {full}"))
@@ -145,10 +148,11 @@ def handle_event(step: Step, event: str, payload: Mapping[str, Any]) -> None:
     _dispatch_hooks(step, event, payload)
 
 
-def _matched(result: Any, rule: str) -> list[str]:
-    for trace in result.trace or []:
-        if getattr(trace, "rule", None) == rule:
-            return [str(c) for c in getattr(trace, "conditions", []) or []]
+def _conditions(compiled: Any, rule: str) -> list[str]:
+    """The conditions of ``rule`` as written (all held, since it fired)."""
+    for decl, texts in zip(compiled.ordered, compiled.condition_texts, strict=True):
+        if decl.name == rule:
+            return list(texts)
     return []
 
 
@@ -209,8 +213,8 @@ def take_action(rt: Runtime, actor: Actor, entity: str, record_id: int, action: 
     """Take the flow action ``action`` on a record as ``actor``, now, in one transaction.
 
     The actor needs the action in its role's ``allow`` list and must be able to
-    see the record, or hold a pending offer of it (a technician answering an
-    offer). Raises NotFoundError (no such record, or not visible),
+    see the record, or have been offered it (a technician answering an offer;
+    one who lost a grab-pool race gets a conflict, not "not found"). Raises NotFoundError (no such record, or not visible),
     PermissionDenied (not allowed), ConflictError (the flow does not offer the
     action now, or its guard is false), ValidationError (form values that are
     not valid for the action's form, with field errors) — in every case nothing
@@ -226,7 +230,7 @@ def take_action(rt: Runtime, actor: Actor, entity: str, record_id: int, action: 
 
         visible = rt.authz.row_allowed(actor, entity, "read", step.stored,
                                        resolve=_resolver(step), now=now)
-        if not visible and not holds_offer(step, actor):
+        if not visible and not holds_offer(step, actor, pending=False):
             raise NotFoundError(f"no {entity} {record_id}")
         if form_values:
             form_values = _checked_form(step, flow, action, form_values, locale)

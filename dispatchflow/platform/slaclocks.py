@@ -23,7 +23,7 @@ from ..flows import CompiledFlow
 from ..flows.sla import ClockState, HistoryEntry, clock_calendar, clock_events_from_history, \
     compute_clock
 from .db import flow_instances
-from .timers import cancel_timers, set_timer
+from .timers import arm_timers
 
 if TYPE_CHECKING:
     from .step import Step
@@ -59,20 +59,17 @@ def update_clocks(step: Step, instance_id: int, version: int, flow: CompiledFlow
     """Re-arm the warning and deadline timers of every clock (see module docs)."""
     if not flow.sla_clocks:
         return
+    wanted: dict[str, tuple[datetime, dict[str, Any]]] = {}
     for name, state in clock_states(step, flow, history, step.now).items():
-        keys = [f"{instance_id}:{name}:warn", f"{instance_id}:{name}:breach"]
-        done = raised.get(name, [])
         if state.status != "running":
-            cancel_timers(step.conn, step.entity, step.record_id, "sla", keys)
             continue
-        for key, kind, at in ((keys[0], "warn", state.warn_at), (keys[1], "breach",
-                                                                  state.deadline)):
-            if at is None or kind in done:
-                cancel_timers(step.conn, step.entity, step.record_id, "sla", [key])
-                continue
-            set_timer(step.conn, step.entity, step.record_id, "sla", key, max(at, step.now),
-                      step.now, {"instance": instance_id, "clock": name, "alert": kind},
-                      version_number=version)
+        done = raised.get(name, [])
+        for alert, at in (("warn", state.warn_at), ("breach", state.deadline)):
+            if at is not None and alert not in done:
+                wanted[f"{instance_id}:{name}:{alert}"] = (
+                    max(at, step.now), {"instance": instance_id, "clock": name, "alert": alert})
+    arm_timers(step.conn, step.entity, step.record_id, "sla", wanted, step.now,
+               version_number=version, prefix=f"{instance_id}:")
 
 
 def fire_clock_timer(step: Step, payload: Mapping[str, Any]) -> None:

@@ -62,10 +62,17 @@ class Step:
     @classmethod
     def open(cls, rt: Runtime, conn: Connection, entity: str, record_id: int, now: datetime,
              *, event_id: int | None = None, depth: int = 0,
-             version_number: int | None = None) -> Step | None:
-        """Lock the record and start a step on it (None when the record does not exist)."""
-        facts = FactLoader(rt, conn)
-        stored = facts.row(entity, record_id, lock=True)
+             version_number: int | None = None,
+             facts: FactLoader | None = None) -> Step | None:
+        """Lock the record and start a step on it (None when the record does not exist).
+
+        ``facts`` may be a loader that already holds the locked row.
+        """
+        if facts is None:
+            facts = FactLoader(rt, conn)
+            stored = facts.row(entity, record_id, lock=True)
+        else:
+            stored = facts.row(entity, record_id)
         if stored is None:
             return None
         record = facts.expand(entity, stored, facts.depth)
@@ -137,10 +144,11 @@ class Step:
             self._plan_notification(name, cause)
         self.notifications.clear()
         self._write_events()
-        for kind, summary, detail in self.entries:
-            self.conn.execute(timeline.insert().values(
-                entity=self.entity, record_id=self.record_id, at=self.utc, kind=kind,
-                summary=summary, detail=_jsonable(detail), event_id=self.event_id))
+        if self.entries:
+            self.conn.execute(timeline.insert(), [
+                {"entity": self.entity, "record_id": self.record_id, "at": self.utc,
+                 "kind": kind, "summary": summary, "detail": _jsonable(detail),
+                 "event_id": self.event_id} for kind, summary, detail in self.entries])
         self.entries.clear()
 
     def _write_record(self) -> None:
@@ -174,11 +182,11 @@ class Step:
                       {"dropped": [e for e, _ in self.emitted]})
             self.emitted.clear()
             return
-        for event, payload in self.emitted:
-            self.conn.execute(outbox.insert().values(
-                entity=self.entity, record_id=self.record_id, event=event,
-                payload={**payload, "depth": self.depth + 1}, created_at=self.utc,
-                attempts=0, version_number=self.rt.version_number))
+        self.conn.execute(outbox.insert(), [
+            {"entity": self.entity, "record_id": self.record_id, "event": event,
+             "payload": {**payload, "depth": self.depth + 1}, "created_at": self.utc,
+             "attempts": 0, "version_number": self.rt.version_number}
+            for event, payload in self.emitted])
         self.emitted.clear()
         self.after_commit("events", "process_record", self.entity, self.record_id)
 

@@ -51,6 +51,44 @@ def set_timer(conn: Connection, entity: str, record_id: int, kind: str, key: str
     return int(inserted[0])
 
 
+def insert_timers(conn: Connection, entity: str, record_id: int, kind: str,
+                  items: list[tuple[str, datetime, dict[str, Any]]], now: datetime,
+                  version_number: int | None = None) -> None:
+    """Arm new timers ``(key, fire_at, payload)`` in one statement (no replacement check)."""
+    conn.execute(timers.insert(), [
+        {"entity": entity, "record_id": record_id, "kind": kind, "key": key,
+         "payload": {**payload, "version": version_number}, "fire_at": at.astimezone(UTC),
+         "status": "pending", "created_at": now.astimezone(UTC)} for key, at, payload in items])
+
+
+def arm_timers(conn: Connection, entity: str, record_id: int, kind: str,
+               wanted: dict[str, tuple[datetime, dict[str, Any]]], now: datetime,
+               version_number: int | None = None, prefix: str = "") -> None:
+    """Make the record's pending ``kind`` timers whose key starts with ``prefix`` exactly
+    ``wanted`` (key -> (fire_at, payload)): unchanged ones stay, others are cancelled or
+    inserted. One query when nothing changes.
+    """
+    query = select(timers.c.id, timers.c.key, timers.c.fire_at, timers.c.payload).where(
+        timers.c.entity == entity).where(timers.c.record_id == record_id).where(
+        timers.c.kind == kind).where(timers.c.status == "pending")
+    if prefix:
+        query = query.where(timers.c.key.startswith(prefix, autoescape=True))
+    current = {row.key: row for row in conn.execute(query)}
+    want = {key: (at.astimezone(UTC), {**payload, "version": version_number})
+            for key, (at, payload) in wanted.items()}
+    stale = [row.id for key, row in current.items()
+             if want.get(key) != (_aware(row.fire_at), row.payload)]
+    if stale:
+        conn.execute(update(timers).where(timers.c.id.in_(stale)).values(status="cancelled"))
+    fresh = [{"entity": entity, "record_id": record_id, "kind": kind, "key": key,
+              "payload": payload, "fire_at": at, "status": "pending",
+              "created_at": now.astimezone(UTC)}
+             for key, (at, payload) in want.items()
+             if key not in current or current[key].id in stale]
+    if fresh:
+        conn.execute(timers.insert(), fresh)
+
+
 def cancel_timers(conn: Connection, entity: str, record_id: int, kind: str,
                   keys: Iterable[str] | None = None) -> int:
     """Cancel pending timers of a record (of ``kind``, with one of ``keys`` if given)."""

@@ -7,6 +7,7 @@ problem+json errors and default-deny authorization).
 - ``POST /<entity>/<id>/actions/<action>``: take one (JSON body: the action
   form's values, or ``{}``); 200 with the new states, 403/404/409/422 otherwise,
   and nothing is changed;
+- ``POST /<entity>/<id>/assign``: assign by hand (``{"candidate": id, "reason": "..."}``);
 - ``GET  /<entity>/<id>/dispatch``: dispatch rounds, decisions and offers;
 - ``GET  /<entity>/<id>/sla``: SLA clocks now;
 - ``GET  /offers``: the caller's pending offers (technicians);
@@ -25,6 +26,7 @@ from ..errors import NotFoundError, ValidationError
 from ..platform import explain
 from ..platform.db import offers
 from ..platform.jsonvalues import json_value
+from ..platform.manual_dispatch import assign_by_hand
 from ..platform.runner import take_action
 from .api import _actor, bp
 from .auth import runtime
@@ -40,6 +42,17 @@ def list_actions(entity: str, record_id: int) -> Response:
 @bp.post("/<entity>/<int:record_id>/actions/<action>")
 def post_action(entity: str, record_id: int, action: str) -> Response:
     return jsonify(_take(entity, record_id, action, _form_body()))
+
+
+@bp.post("/<entity>/<int:record_id>/assign")
+def assign(entity: str, record_id: int) -> Response:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("candidate"), int) \
+            or isinstance(body.get("candidate"), bool):
+        raise ValidationError("send {\"candidate\": <id>, \"reason\": \"...\"}")
+    reason = body.get("reason")
+    return jsonify(assign_by_hand(runtime(), _actor(), entity, record_id, body["candidate"],
+                                  reason if isinstance(reason, str) else ""))
 
 
 @bp.get("/<entity>/<int:record_id>/dispatch")

@@ -209,7 +209,7 @@ def test_round_the_clock_response(example_app: App) -> None:
 def test_example_resolution_clock_with_make_up_day_and_pause(example_app: App) -> None:
     clock = SlaClockDef.from_config(
         "resolution", example_app.flows["work_order"].data["sla_clocks"]["resolution"])
-    assert clock.pause_in == {"exception"} and clock.calendar == "standard"
+    assert clock.pause_in == {"exception", "waiting_parts"} and clock.calendar == "standard"
     standard = clock_calendar(clock, build_calendars(example_app.calendars, "Asia/Shanghai"))
     created = sh(2026, 9, 19, 19, 0)                  # Saturday evening
     history = [
