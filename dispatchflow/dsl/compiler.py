@@ -66,6 +66,7 @@ class App:
     test_cases: tuple[dict[str, Any], ...]
     sources: dict[str, str] = field(repr=False)
     digest: str = ""
+    dispatch: dict[str, Any] = field(default_factory=dict)  # app.yaml `dispatch:`
 
     def rulesets_for(self, entity: str, event: str) -> list[ast.RulesetDecl]:
         """Rule sets triggered by ``entity.event``, in file order."""
@@ -196,6 +197,8 @@ def _compile(loaded: LoadedBundle, bag: DiagnosticBag) -> App:
     channels = {n: check_channel(d, ctx) for n, d in channel_docs.items()}
     notifications = {n: check_notification(d, ctx) for n, d in notif_docs.items()}
     cases = _check_cases(docs.get("testcases", []), rulesets, tables, policies, bag, broken)
+    if app_doc is not None:
+        _check_dispatch_settings(app_doc, policies, entities, bag)
 
     return App(
         name=app_data.get("app", ""), version=app_data.get("version", ""),
@@ -203,7 +206,29 @@ def _compile(loaded: LoadedBundle, bag: DiagnosticBag) -> App:
         timezone=app_data.get("timezone", "UTC"), calendars=calendars, entities=entities,
         user=user, rulesets=rulesets, policies=policies, tables=tables, roles=roles,
         forms=forms, flows=flows, channels=channels, notifications=notifications,
-        test_cases=tuple(cases), sources=dict(loaded.sources), digest=loaded.digest())
+        test_cases=tuple(cases), sources=dict(loaded.sources), digest=loaded.digest(),
+        dispatch=dict(app_data.get("dispatch") or {}))
+
+
+def _check_dispatch_settings(doc: Any, policies: dict[str, Any],
+                             entities: dict[str, EntityDef], bag: DiagnosticBag) -> None:
+    """``dispatch.batch`` names existing policies and a field of their entity."""
+    batch = (doc.data.get("dispatch") or {}).get("batch") or {}
+    base = ("dispatch", "batch")
+    named = []
+    for i, name in enumerate(batch.get("policies") or []):
+        if name in policies:
+            named.append(policies[name])
+        else:
+            bag.error("E1021", f"unknown dispatch policy '{name}'", doc.path,
+                      doc.span(base + ("policies", i)), did_you_mean(name, policies))
+    group = batch.get("group_by")
+    for decl in named:
+        entity = entities.get(decl.entity)
+        if group and entity is not None and group not in entity.fields:
+            bag.error("E1021", f"unknown field '{group}' on {decl.entity}", doc.path,
+                      doc.span(base + ("group_by",)), did_you_mean(group, entity.fields))
+            break
 
 
 def _check_timezones(doc: Any, bag: DiagnosticBag) -> None:

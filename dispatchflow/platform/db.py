@@ -180,7 +180,9 @@ dispatch_rounds = Table(
     Column("record_id", BigInteger, nullable=False),
     Column("policy", String(100), nullable=False),
     Column("attempt", Integer, nullable=False),
-    Column("status", String(20), nullable=False),  # pending | offered | escalated | done
+    # batched (waiting for its burst) | pending | offered | escalated | done
+    Column("status", String(20), nullable=False),
+    Column("batch_key", String(200)),  # dispatch.batch.group_by value of the record
     Column("decision", JSONType),
     Column("requested_at", DateTime(timezone=True), nullable=False),
     Column("decided_at", DateTime(timezone=True)),
@@ -252,4 +254,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def create_system_tables(engine: Engine) -> None:
     """Create the system tables if they do not exist (idempotent)."""
+    from .notify import tables as _notify_tables  # noqa: F401 - defines its tables on SYSTEM
+
     SYSTEM.create_all(engine)

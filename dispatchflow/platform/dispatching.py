@@ -39,6 +39,7 @@ from ..rules.dispatch import CandidatePool, decide, policy_radius_km
 from ..rules.geo import bbox
 from .actors import Actor
 from .db import audit_log, dispatch_rounds, offers, outbox
+from .facts import flatten
 from .step import SYSTEM_USER, Step
 from .storage import from_row
 from .timers import cancel_timers, set_timer
@@ -66,17 +67,27 @@ def request_dispatch(step: Step, policy: str | None, by: str, attempt: int = 1) 
         step.note("error", f"{by}: no dispatch policy for {step.entity}", {})
         return None
     withdraw_pending(step, "a new dispatch was requested")
+    batch = batch_settings(step.rt)
+    batched = attempt == 1 and name in batch.get("policies", ())
+    group = batch.get("group_by")
     result = step.conn.execute(dispatch_rounds.insert().values(
         entity=step.entity, record_id=step.record_id, policy=name, attempt=attempt,
-        status="pending", requested_at=step.utc))
+        status="batched" if batched else "pending", requested_at=step.utc,
+        batch_key=str(flatten(step.record.get(group))) if batched and group else None))
     assert result.inserted_primary_key is not None
     round_id = int(result.inserted_primary_key[0])
     if attempt == 1:
         step.emit(REQUESTED, by, {"policy": name, "round": round_id})
     step.note("dispatch", f"dispatch requested with policy {name} (try {attempt})",
               {"policy": name, "round": round_id, "by": by})
-    step.after_commit("dispatch", "dispatch_round", step.entity, step.record_id, round_id)
+    if not batched:  # a batched round waits for the scheduler to gather its burst
+        step.after_commit("dispatch", "dispatch_round", step.entity, step.record_id, round_id)
     return round_id
+
+
+def batch_settings(rt: Runtime) -> dict[str, Any]:
+    """The app's ``dispatch.batch`` settings (empty when bursts are not batched)."""
+    return dict((rt.app.dispatch or {}).get("batch") or {})
 
 
 def _default_policy(step: Step) -> str | None:
@@ -99,34 +110,46 @@ def run_round(rt: Runtime, entity: str, record_id: int, round_id: int) -> None:
             .mappings().one()  # re-read under the record lock
         if row["status"] != "pending":
             return
-        _decide_and_offer(step, dict(row))
+        decide_and_offer(step, dict(row))
         step.flush()
         jobs = step.jobs
     rt.queue.enqueue_many(jobs)
 
 
-def _decide_and_offer(step: Step, rnd: dict[str, Any]) -> None:
+def decide_and_offer(step: Step, rnd: dict[str, Any], *, forced: Any = None,
+                     batch: dict[str, Any] | None = None,
+                     pool: CandidatePool | None = None) -> None:
+    """Rank the pool for the round's record and make the offers (or escalate).
+
+    ``forced`` is the candidate a batch matching chose (offered alone, whatever
+    the strategy), ``batch`` what the decision records about that batch.
+    """
     rt = step.rt
     policy_decl = rt.app.policies.get(rnd["policy"])
     if policy_decl is None:
         _escalate(step, rnd, f"unknown dispatch policy {rnd['policy']}", None)
         return
     policy = rt.rules.policy(policy_decl.name)
-    tried = _tried(step)
-    pool = CandidatePool.from_records(_candidates(step, policy_decl.pool, policy))
+    tried = tried_candidates(step)
+    if pool is None:
+        pool = CandidatePool.from_records(candidates_near(step, policy_decl.pool, policy))
     decision = decide(policy, step.record, pool, step.now, exclude=frozenset(tried))
     summary = decision.summary(rt.app.default_locale)
     offer = policy_decl.offer
     strategy = offer.strategy if offer else "one_at_a_time"
     ranked = list(decision.ranked)
-    if strategy == "one_at_a_time":
+    if forced is not None:
+        chosen = [c for c in ranked if c.id == forced][:1] or ranked[:1]
+    elif strategy == "one_at_a_time":
         chosen = ranked[:1]
     elif strategy == "broadcast":
         chosen = ranked[:max(1, offer.top_k if offer else 1)]
     else:
         chosen = ranked
     step.conn.execute(update(dispatch_rounds).where(dispatch_rounds.c.id == rnd["id"])
-                      .values(decision=decision.to_dict(), decided_at=step.utc,
+                      .values(decision={**decision.to_dict(), **({"batch": batch}
+                                                                   if batch else {})},
+                              decided_at=step.utc,
                               status="offered" if chosen else "escalated"))
     step.note("dispatch", f"policy {policy_decl.name}: {len(ranked)} qualified; {summary}",
               {"round": rnd["id"], "policy": policy_decl.name,
@@ -152,7 +175,7 @@ def _decide_and_offer(step: Step, rnd: dict[str, Any]) -> None:
               {"round": rnd["id"], "candidates": [c.id for c in chosen], "mode": strategy})
 
 
-def _candidates(step: Step, pool_entity: str, policy: Any) -> list[dict[str, Any]]:
+def candidates_near(step: Step, pool_entity: str, policy: Any) -> list[dict[str, Any]]:
     """Live pool records, only those near the record when the policy has a radius."""
     table = step.rt.tables[pool_entity]
     entity = step.rt.app.entities[pool_entity]
@@ -167,7 +190,7 @@ def _candidates(step: Step, pool_entity: str, policy: Any) -> list[dict[str, Any
     return [step.facts.expand(pool_entity, from_row(entity, r, step.rt.tz), 1) for r in rows]
 
 
-def _tried(step: Step) -> set[int]:
+def tried_candidates(step: Step) -> set[int]:
     """Candidates already offered this record since the last accepted offer."""
     rows = step.conn.execute(select(offers.c.candidate_id, offers.c.state).where(
         offers.c.entity == step.entity).where(offers.c.record_id == step.record_id)

@@ -30,6 +30,13 @@ def dispatch_round(rt: Runtime, entity: str, record_id: int, round_id: int) -> N
     run_round(rt, entity, int(record_id), int(round_id))
 
 
+def dispatch_batch(rt: Runtime, *round_ids: int) -> None:
+    """Match a burst of batched dispatch rounds together."""
+    from .batch_dispatch import run_batch
+
+    run_batch(rt, [int(i) for i in round_ids])
+
+
 def deliver_notification(rt: Runtime, delivery_id: int) -> str:
     """Send one notification delivery (email, webhook or inbox)."""
     from .notify import service as notify
@@ -40,6 +47,7 @@ def deliver_notification(rt: Runtime, delivery_id: int) -> str:
 JOBS: dict[str, Callable[..., Any]] = {
     "process_record": process_record,
     "dispatch_round": dispatch_round,
+    "dispatch_batch": dispatch_batch,
     "deliver_notification": deliver_notification,
 }
 

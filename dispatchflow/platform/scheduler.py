@@ -8,7 +8,9 @@ One :func:`tick` does, each in its own transaction:
    rounds still undecided, are enqueued again — so a job lost with Redis (a
    ``FLUSHALL``, a restart) or with a killed worker is redone; the database is
    the truth and processing is idempotent;
-3. notification deliveries whose time has come (quiet hours over, digest window
+3. bursts of batched dispatch rounds whose window has passed are matched
+   (:mod:`.batch_dispatch`);
+4. notification deliveries whose time has come (quiet hours over, digest window
    closed, retry due) are enqueued.
 
 ``dispatchflow scheduler`` runs ticks in a loop (any number of schedulers may
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from . import defaults
+from .batch_dispatch import due_batches
 from .db import dispatch_rounds, outbox
 from .timers import fire_due
 
@@ -69,10 +72,12 @@ def tick(rt: Runtime, now: datetime | None = None,
             .where(dispatch_rounds.c.requested_at <= cutoff)
             .limit(defaults.SCHEDULER_BATCH)).all()
         deliveries = notify.due(conn, now)
+        batches = due_batches(rt, conn, now)
     already = {args for _, _, args in jobs}
     jobs.extend(("events", "process_record", (e, int(r))) for e, r in stalled
                 if (e, int(r)) not in already)
     jobs.extend(("dispatch", "dispatch_round", (e, int(r), int(i))) for e, r, i in rounds)
+    jobs.extend(("dispatch", "dispatch_batch", tuple(group)) for group in batches)
     jobs.extend(("notifications", "deliver_notification", (int(d),)) for d in deliveries)
     if jobs:
         rt.queue.enqueue_many(jobs)
