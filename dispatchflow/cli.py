@@ -326,11 +326,12 @@ def diff(old: str, new: str | None) -> None:
 
 def _register_more() -> None:
     """Commands that live in their own modules (they import the platform lazily)."""
-    from . import cli_import, cli_jobs, cli_server
+    from . import cli_explain, cli_import, cli_jobs, cli_server
 
     cli_server.register(main)
     cli_import.register(main)
     cli_jobs.register(main)
+    cli_explain.register(main)
 
 
 _register_more()
