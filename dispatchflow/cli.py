@@ -49,6 +49,33 @@ def _compiled_app(bundle: str) -> App:
     return result.app
 
 
+def _template_diagnostics(app: App) -> list[Any]:
+    """Notification template problems (unknown fields, filters, size) as E1024 errors."""
+    import re
+
+    from .dsl.diagnostics import Diagnostic, Severity
+    from .platform.notify.templates import template_problems
+
+    out = []
+    for file, message in template_problems(app):
+        part = re.search(r"' (subject|body)(?:\.(zh|en))?: ", message)
+        lines = app.sources.get(file, "").splitlines()
+        line = 0
+        if part:
+            key = re.compile(rf"^\s*{part.group(1)}:")
+            line = next((i for i, text in enumerate(lines, 1) if key.match(text)), 0)
+            if part.group(2):
+                sub = re.compile(rf"^\s+{part.group(2)}:")
+                line = next((i for i, text in enumerate(lines, 1)
+                             if i > line and sub.match(text)), line)
+        column = len(lines[line - 1]) - len(lines[line - 1].lstrip()) + 1 if line else 0
+        out.append(Diagnostic(Severity.ERROR, "E1024", message, file, line, column,
+                              hint="templates see the record by its entity name (and as "
+                                   "`record`), `notification`, `now` and `locale`",
+                              source_line=lines[line - 1] if line else None))
+    return out
+
+
 def _compile_or_report(bundle: str, fmt: str) -> CompileResult:
     result = compile_bundle(bundle)
     if result.app is not None:
@@ -56,7 +83,8 @@ def _compile_or_report(bundle: str, fmt: str) -> CompileResult:
         from .flows.analysis import flow_diagnostics
         from .flows.calendar import calendar_diagnostics
 
-        extra = flow_diagnostics(result.app) + calendar_diagnostics(result.app)
+        extra = flow_diagnostics(result.app) + calendar_diagnostics(result.app) + \
+            _template_diagnostics(result.app)
         result = CompileResult(None if any(d.is_error for d in extra) else result.app,
                                sorted([*result.diagnostics, *extra], key=lambda d: d.sort_key()))
     if result.diagnostics or fmt == "json":
@@ -326,12 +354,13 @@ def diff(old: str, new: str | None) -> None:
 
 def _register_more() -> None:
     """Commands that live in their own modules (they import the platform lazily)."""
-    from . import cli_explain, cli_import, cli_jobs, cli_server
+    from . import cli_dispatch, cli_explain, cli_import, cli_jobs, cli_server
 
     cli_server.register(main)
     cli_import.register(main)
     cli_jobs.register(main)
     cli_explain.register(main)
+    cli_dispatch.register(main)
 
 
 _register_more()

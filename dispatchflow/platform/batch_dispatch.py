@@ -29,7 +29,7 @@ from ..dsl.ast import parse_duration
 from ..rules.candidates import CandidatePool
 from ..rules.matching import match_batch
 from .db import dispatch_rounds
-from .dispatching import tried_candidates, batch_settings, candidates_near, decide_and_offer
+from .dispatching import batch_settings, candidates_near, decide_and_offer, tried_candidates
 from .facts import FactLoader
 from .step import Step
 

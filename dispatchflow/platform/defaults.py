@@ -80,7 +80,7 @@ NOTIFY_TEMPLATE_MAX_CHARS = 16_000
 #: Largest rendered text, and largest string or list a template may build, in characters/items.
 NOTIFY_OUTPUT_MAX_CHARS = 64_000
 
-#: Time limit of one template rendering, in seconds.
+#: Time limit of one template rendering, in seconds of the rendering thread's CPU time.
 NOTIFY_RENDER_TIMEOUT = 1.0
 
 #: Timeout of one webhook POST, in seconds.

@@ -187,7 +187,8 @@ def candidates_near(step: Step, pool_entity: str, policy: Any) -> list[dict[str,
         query = query.where(and_(table.c.location_lat.between(lo_lat, hi_lat),
                                  table.c.location_lng.between(lo_lng, hi_lng)))
     rows = step.conn.execute(query).mappings().all()
-    return [step.facts.expand(pool_entity, from_row(entity, r, step.rt.tz), 1) for r in rows]
+    return [step.facts.expand(pool_entity, from_row(entity, dict(r), step.rt.tz), 1)
+            for r in rows]
 
 
 def tried_candidates(step: Step) -> set[int]:

@@ -42,7 +42,7 @@ class FactLoader:
             found = self.conn.execute(query).mappings().first()
             rec = None
             if found is not None:
-                rec = from_row(self.rt.app.entities[entity], found, self.rt.tz)
+                rec = from_row(self.rt.app.entities[entity], dict(found), self.rt.tz)
                 rec["row_version"] = found["row_version"]
                 rec["deleted_at"] = found["deleted_at"]
             self._rows[key] = rec

@@ -214,11 +214,11 @@ def take_action(rt: Runtime, actor: Actor, entity: str, record_id: int, action: 
 
     The actor needs the action in its role's ``allow`` list and must be able to
     see the record, or have been offered it (a technician answering an offer;
-    one who lost a grab-pool race gets a conflict, not "not found"). Raises NotFoundError (no such record, or not visible),
-    PermissionDenied (not allowed), ConflictError (the flow does not offer the
-    action now, or its guard is false), ValidationError (form values that are
-    not valid for the action's form, with field errors) — in every case nothing
-    is written.
+    one who lost a grab-pool race gets a conflict, not "not found"). Raises
+    NotFoundError (no such record, or not visible), PermissionDenied (not
+    allowed), ConflictError (the flow does not offer the action now, or its
+    guard is false), ValidationError (form values that are not valid for the
+    action's form, with field errors) — in every case nothing is written.
     """
     rt.authz.require(actor, entity, action)
     now = rt.clock()

@@ -20,8 +20,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from ..flows import CompiledFlow
-from ..flows.sla import ClockState, HistoryEntry, clock_calendar, clock_events_from_history, \
-    compute_clock
+from ..flows.sla import (
+    ClockState,
+    HistoryEntry,
+    clock_calendar,
+    clock_events_from_history,
+    compute_clock,
+)
 from .db import flow_instances
 from .timers import arm_timers
 
@@ -108,8 +113,8 @@ def clocks_for_record(step: Step) -> dict[str, dict[str, Any]]:
         flow_instances.c.entity == step.entity).where(
         flow_instances.c.record_id == step.record_id)).mappings().all()
     out: dict[str, dict[str, Any]] = {}
-    from .instances import Instance
     from ..flows import InstanceState
+    from .instances import Instance
 
     for r in rows:
         inst = Instance(r["id"], r["flow"], r["version_number"],

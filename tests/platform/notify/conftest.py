@@ -1,0 +1,101 @@
+"""Fixtures for the notification tests: a published app with people and orders
+(:mod:`notify_world`), and real servers: an SMTP server (aiosmtpd) and an HTTP
+server for webhooks, both on 127.0.0.1.
+
+The database is SQLite and then PostgreSQL (``database_url`` in tests/conftest.py);
+PostgreSQL being down fails the tests, it never skips them.
+"""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from notify_world import (
+    MONDAY_10,
+    SmtpSink,
+    WebhookServer,
+    World,
+    compile_variant,
+    free_port,
+    make_world,
+)
+
+from dispatchflow.dsl.compiler import App
+from dispatchflow.platform.config import Settings
+from dispatchflow.platform.runtime import Runtime
+from dispatchflow.platform.versions import publish
+
+
+@pytest.fixture(scope="session")
+def notify_app() -> App:
+    """The reference bundle plus the test notifications, compiled."""
+    return compile_variant()
+
+
+@pytest.fixture
+def rt(database_url: str, tmp_path: Path, notify_app: App) -> Iterator[Runtime]:
+    """A runtime on an empty database (SQLite, then PostgreSQL) with the app published."""
+    settings = Settings.from_env(home=tmp_path / "home", database_url=database_url,
+                                 secret_key="test-secret")
+    runtime = Runtime(settings, clock=lambda: MONDAY_10)
+    publish(runtime.engine, notify_app, created_by="test")
+    runtime.refresh()
+    yield runtime
+    runtime.engine.dispose()
+
+
+@pytest.fixture
+def world(rt: Runtime) -> World:
+    """See :func:`notify_world.make_world`."""
+    return make_world(rt)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[int, SmtpSink]]:
+    """A real SMTP server on 127.0.0.1: (port, sink of received envelopes)."""
+    from aiosmtpd.controller import Controller
+
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield controller.port, sink
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def webhook_server() -> Iterator[WebhookServer]:
+    """An HTTP server on 127.0.0.1 recording POSTs; queue status codes in ``statuses``."""
+    requests: list[tuple[dict[str, str], bytes]] = []
+    statuses: list[int] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            status = statuses.pop(0) if statuses else 200
+            reply = b'{"ok": true}' if status < 400 else b"boom"
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield WebhookServer(f"http://127.0.0.1:{server.server_address[1]}/hook", requests,
+                            statuses)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
