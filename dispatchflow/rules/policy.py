@@ -90,10 +90,12 @@ class CompiledPolicy:
         body.extend("    " + line for line in hoist_before(emitter, pending, score_exprs))
         body.append(f"    return (-1, {self._score_source(emitter) or '0'})")
         # A try block costs nothing on Python 3.11+ unless it raises.
-        body.append("except (TypeError, AttributeError, KeyError, ValueError, "
-                    "_re_error) as _exc:")
+        # The generated code runs with restricted builtins: the exception classes are
+        # passed in as a constant, not looked up by name.
+        body.append("except _eval_errors as _exc:")
         body.append("    _fail(_exc)")
-        emitter.consts["_re_error"] = re.error
+        emitter.consts["_eval_errors"] = (TypeError, AttributeError, KeyError, ValueError,
+                                          re.error)
         self.evaluate: Callable[[dict, dict, datetime], tuple[int, float | None]] = \
             compile_function(f"_policy_{decl.name}", params, body, emitter,
                              f"<policy {decl.name} in {decl.file}>")
