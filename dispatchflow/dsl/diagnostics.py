@@ -36,6 +36,7 @@ CODES: dict[str, str] = {
     "E1012": "value has the wrong type",
     "E1013": "required key missing",
     "E1014": "value not among the allowed ones",
+    "E1015": "escalation levels out of time order",
     "E1020": "duplicate name",
     "E1021": "unknown reference to another bundle item",
     "E1022": "bundle folder is missing a required file",

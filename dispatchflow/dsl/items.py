@@ -12,12 +12,14 @@ the checked expressions by YAML path.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import jinja2
 
 from . import ast
 from . import types as T
+from .ast import parse_duration
 from .checker import ExprChecker, Scope
 from .diagnostics import DiagnosticBag
 from .model import EntityDef, FieldDef, field_type
@@ -220,7 +222,7 @@ def check_form(doc: YamlDocument, ctx: Context) -> CheckedItem:
 
 
 def check_flow(doc: YamlDocument, ctx: Context) -> CheckedItem:
-    """States and targets resolve; guards, timers, effects and SLA targets type-check."""
+    """States and targets resolve; guards, timers, effects, SLA targets and escalations check."""
     c = _ItemChecker(doc, ctx, "flow")
     data = doc.data
     ent_name = data["entity"]
@@ -298,7 +300,41 @@ def check_flow(doc: YamlDocument, ctx: Context) -> CheckedItem:
             c.name_in(cp + ("pause_in", i), states, "state")
         if "calendar" in clock:
             c.name_in(cp + ("calendar",), ctx.calendars, "calendar")
+    for ename, ladder in (data.get("escalations") or {}).items():
+        _check_escalation(c, ("escalations", ename), ladder, states,
+                          set(data.get("sla_clocks") or {}), ent_name)
     return c.done(data["flow"])
+
+
+def _check_escalation(c: _ItemChecker, path: tuple, ladder: dict[str, Any], states: set[str],
+                      clocks: set[str], entity: str) -> None:
+    """States, clock, notifications and events resolve; levels fire in time order."""
+    for i, _ in enumerate(ladder.get("while_in", [])):
+        c.name_in(path + ("while_in", i), states, "state")
+    if "clock" in ladder:
+        c.name_in(path + ("clock",), clocks, "SLA clock")
+    previous: tuple[int, str, timedelta] | None = None
+    for i, level in enumerate(ladder.get("levels", [])):
+        lp = path + ("levels", i)
+        if "notify" in level:
+            c.name_in(lp + ("notify",), c.ctx.notifications, "notification")
+        if "." in str(level.get("emit", "")):
+            c.event(lp + ("emit",), entity)
+        key = "after" if "after" in level else "before"
+        try:
+            offset = parse_duration(str(level[key]))
+        except (KeyError, ValueError):
+            continue  # the schema reported it
+        offset = -offset if key == "before" else offset
+        written = f"{key}: {level[key]}"
+        if previous is not None and offset <= previous[2]:
+            when = "at the same time as" if offset == previous[2] else "before"
+            c.bag.error("E1015", f"level {i + 1} of escalation '{path[-1]}' ({written}) fires "
+                        f"{when} level {previous[0] + 1} ({previous[1]})", c.doc.path,
+                        c.doc.span(lp + (key,)),
+                        "list the levels in the order they fire: 'before' levels first "
+                        "(longest first), then 'after' levels (shortest first)")
+        previous = (i, written, offset)
 
 
 def _state_paths(states: dict, base: tuple) -> list[tuple]:

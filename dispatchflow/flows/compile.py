@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from ..dsl import ast
+from ..dsl.ast import parse_duration
 from ..dsl.codegen import NOW, Emitter, compile_function, root_param
 from ..dsl.compiler import App
 from ..dsl.items import CheckedItem
@@ -27,6 +28,8 @@ from .model import (
     CompiledExpr,
     CompiledFlow,
     EffectTemplate,
+    EscalationDef,
+    EscalationLevel,
     FlowError,
     RegionDef,
     SetTemplate,
@@ -101,7 +104,7 @@ class _FlowCompiler:
             global_on_action=on_action, global_automatic=automatic,
             automatic=bool(automatic) or any(s.automatic or s.join for s in
                                              self.states.values()),
-            sla_clocks=self._clocks())
+            sla_clocks=self._clocks(), escalations=self._escalations())
 
     def _clocks(self) -> dict[str, CompiledClock]:
         clocks = {}
@@ -109,6 +112,27 @@ class _FlowCompiler:
             target = self._expr(("sla_clocks", name, "target")) if "target" in config else None
             clocks[name] = CompiledClock(SlaClockDef.from_config(name, config), target)
         return clocks
+
+    def _escalations(self) -> dict[str, EscalationDef]:
+        out = {}
+        for name, spec in (self.item.data.get("escalations") or {}).items():
+            path: YamlPath = ("escalations", name)
+            levels = []
+            for i, level in enumerate(spec["levels"]):
+                if "after" in level:
+                    offset = parse_duration(str(level["after"]))
+                else:
+                    offset = -parse_duration(str(level["before"]))
+                emit = level.get("emit")
+                levels.append(EscalationLevel(
+                    number=i + 1, offset=offset, notify=level.get("notify"),
+                    emit=None if emit is None else emit.rpartition(".")[2],
+                    path=path + ("levels", i)))
+            out[name] = EscalationDef(
+                name=name, path=path, label=_label(spec.get("label")),
+                while_in=frozenset(spec.get("while_in") or ()), clock=spec.get("clock"),
+                levels=tuple(levels))
+        return out
 
     # -- states
     def _walk(self, states: dict[str, Any], base: YamlPath, region_node: tuple[str, ...]) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..errors import DispatchflowError
@@ -176,6 +176,41 @@ class CompiledClock:
     target: CompiledExpr | None
 
 
+@dataclass(frozen=True, slots=True)
+class EscalationLevel:
+    """One level of an escalation ladder.
+
+    ``number`` counts from 1 in file order (the timeline and the docs say
+    "level 2"); ``offset`` is when it fires relative to the ladder's anchor
+    (positive for ``after``, negative for ``before``; plain time, not working
+    time); ``emit`` is a bare event name of the flow's entity.
+    """
+
+    number: int
+    offset: timedelta
+    notify: str | None
+    emit: str | None
+    path: YamlPath
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationDef:
+    """An escalation ladder (``escalations:`` of a flow file).
+
+    Exactly one of ``while_in`` (the ladder runs while the instance is in one
+    of these states; the anchor is when it entered them) and ``clock`` (an SLA
+    clock of the flow; the anchor is its deadline) is set. ``levels`` are in
+    time order (``check`` enforces it).
+    """
+
+    name: str
+    path: YamlPath
+    label: dict[str, str]
+    while_in: frozenset[str]
+    clock: str | None
+    levels: tuple[EscalationLevel, ...]
+
+
 @dataclass(frozen=True)
 class CompiledFlow:
     """A flow of one app version, ready for :func:`~.transition.start` and ``apply``.
@@ -203,6 +238,7 @@ class CompiledFlow:
     global_automatic: tuple[TransitionDef, ...] = ()
     automatic: bool = True  # False: no 'when' and no 'join' anywhere, nothing to settle
     sla_clocks: dict[str, CompiledClock] = field(default_factory=dict)
+    escalations: dict[str, EscalationDef] = field(default_factory=dict)
 
     def state(self, name: str) -> StateDef:
         """The state called ``name``; FlowError if the flow has none."""

@@ -47,6 +47,12 @@ JOB_FAILURE_TTL = 7 * 24 * 3600
 #: Failures after which an outbox event is parked (listed by `dispatchflow jobs failed`).
 EVENT_MAX_ATTEMPTS = 5
 
+#: Events of one record processed in one transaction (one lock, one commit).
+EVENTS_PER_TRANSACTION = 20
+
+#: Seconds a worker keeps using the active app version before checking for a new one.
+VERSION_CHECK_SECONDS = 1.0
+
 #: Events one chain may emit before the runner stops it (rules or flows that loop).
 MAX_EVENT_DEPTH = 50
 

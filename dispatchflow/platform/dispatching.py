@@ -401,6 +401,7 @@ def update_profile(step: Step, candidate: int, **deltas: int | None) -> None:
         step.conn.execute(update(table).where(table.c.id == candidate)
                           .values(**values, updated_at=step.utc,
                                   row_version=row["row_version"] + 1))
+        step.facts.forget(pool, candidate)
         step.conn.execute(audit_log.insert().values(
             entity=pool, record_id=candidate, action="system", actor=SYSTEM_USER,
             channel="dispatch", at=step.utc, changes=diff,

@@ -12,6 +12,8 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from . import defaults
+
 if TYPE_CHECKING:
     from .runtime import Runtime
 
@@ -53,8 +55,12 @@ JOBS: dict[str, Callable[..., Any]] = {
 
 
 def run(rt: Runtime, job: str, *args: Any) -> Any:
-    """Run the job called ``job`` (KeyError for an unknown name)."""
-    rt.refresh()
+    """Run the job called ``job`` (KeyError for an unknown name).
+
+    The active app version is re-checked at most every
+    :data:`defaults.VERSION_CHECK_SECONDS` (a publish reaches workers within that).
+    """
+    rt.refresh(max_age=defaults.VERSION_CHECK_SECONDS)
     return JOBS[job](rt, *args)
 
 

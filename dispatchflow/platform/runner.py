@@ -46,39 +46,70 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def process_record(rt: Runtime, entity: str, record_id: int,
-                   limit: int | None = None) -> int:
-    """Process the record's pending events in order (see module docs); returns how many."""
-    done = 0
-    while limit is None or done < limit:
-        jobs: list[tuple[str, str, tuple[Any, ...]]] = []
-        event_id = None
+def process_record(rt: Runtime, entity: str, record_id: int) -> int:
+    """Process the record's pending events in order (see module docs); returns how many.
+
+    Up to :data:`defaults.EVENTS_PER_TRANSACTION` events share one transaction
+    (one lock, one commit). When one of them fails, the batch is rolled back and
+    the events are taken again one per transaction, so the failing one is
+    counted (and parked after too many tries) without holding up the others.
+    """
+    done, batch = 0, defaults.EVENTS_PER_TRANSACTION
+    while True:
         try:
-            with rt.engine.begin() as conn:
-                facts = _lock_record(rt, conn, entity, record_id)
-                if facts is None:
-                    return done
-                ev = conn.execute(
-                    select(outbox).where(outbox.c.entity == entity)
-                    .where(outbox.c.record_id == record_id)
-                    .where(outbox.c.processed_at.is_(None))
-                    .where(outbox.c.failed_at.is_(None))
-                    .order_by(outbox.c.id).limit(1)).mappings().first()
-                if ev is None:
-                    return done
-                event_id = ev["id"]
-                jobs = _process(rt, conn, dict(ev), facts)
-                conn.execute(update(outbox).where(outbox.c.id == event_id)
-                             .values(processed_at=datetime.now(UTC),
-                                     attempts=outbox.c.attempts + 1))
-        except Exception as exc:
-            if event_id is not None:
-                _record_failure(rt, event_id, exc)
-            raise
-        done += 1
+            count, jobs = _drain(rt, entity, record_id, batch)
+        except _BatchFailed:
+            batch = 1
+            continue
+        if not count:
+            return done
+        done += count
+        # Events emitted for this record are taken by the next round of this loop.
+        own = ("events", "process_record", (entity, record_id))
+        jobs = [j for j in jobs if j != own]
         if jobs:
             rt.queue.enqueue_many(jobs)
-    return done
+
+
+class _BatchFailed(Exception):
+    """An event of a multi-event batch failed: retry them one at a time."""
+
+
+def _drain(rt: Runtime, entity: str, record_id: int,
+           batch: int) -> tuple[int, list[tuple[str, str, tuple[Any, ...]]]]:
+    """Process up to ``batch`` pending events of the record in one transaction."""
+    jobs: list[tuple[str, str, tuple[Any, ...]]] = []
+    event_id = None
+    try:
+        with rt.engine.begin() as conn:
+            if rt.engine.dialect.name == "postgresql":
+                # Processing is derived from committed intake and is idempotent: if the
+                # server crashes before this commit reaches disk, the events are simply
+                # still unprocessed and are taken again. Intake commits stay synchronous.
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            facts = _lock_record(rt, conn, entity, record_id)
+            if facts is None:
+                return 0, jobs
+            events = conn.execute(
+                select(outbox).where(outbox.c.entity == entity)
+                .where(outbox.c.record_id == record_id)
+                .where(outbox.c.processed_at.is_(None))
+                .where(outbox.c.failed_at.is_(None))
+                .order_by(outbox.c.id).limit(batch)).mappings().all()
+            for ev in events:
+                event_id = ev["id"]
+                jobs.extend(_process(rt, conn, dict(ev), facts))
+            if events:
+                conn.execute(update(outbox).where(outbox.c.id.in_([e["id"] for e in events]))
+                             .values(processed_at=datetime.now(UTC),
+                                     attempts=outbox.c.attempts + 1))
+    except Exception as exc:
+        if batch > 1:
+            raise _BatchFailed() from exc
+        if event_id is not None:
+            _record_failure(rt, event_id, exc)
+        raise
+    return len(events), jobs
 
 
 def _lock_record(rt: Runtime, conn: Any, entity: str, record_id: int) -> FactLoader | None:

@@ -8,6 +8,7 @@ The clock is injected so tests can move time.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -76,6 +77,7 @@ class Runtime:
         create_system_tables(self.engine)
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self._version: _Version | None = None
+        self._checked_at = 0.0
         self._flows: dict[int, VersionedFlows] = {}
         self._queue: JobQueue | None = None
         self.records = RecordService(self)
@@ -109,8 +111,15 @@ class Runtime:
             self._flows[number] = cached
         return cached
 
-    def refresh(self) -> None:
-        """Load the active version if it changed since the last call."""
+    def refresh(self, max_age: float = 0.0) -> None:
+        """Load the active version if it changed since the last call.
+
+        With ``max_age`` (seconds), a check made less than that long ago is trusted.
+        """
+        if max_age and self._version is not None and \
+                time.monotonic() - self._checked_at < max_age:
+            return
+        self._checked_at = time.monotonic()
         with self.engine.connect() as conn:
             number = conn.execute(select(app_versions.c.number)
                                   .where(app_versions.c.active.is_(True))).scalar()

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from ..forms.render import STATIC_DIR, asset_tags
 from ..platform.config import Settings
 from ..platform.runtime import NoActiveVersion, Runtime
-from . import api, api_flows, auth, channels, portal
+from . import api, api_escalations, api_flows, auth, channels, portal  # noqa: F401 (routes on api.bp)
 from .i18n import label, locale, t
 from .problems import problem
 

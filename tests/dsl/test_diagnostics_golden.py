@@ -54,6 +54,23 @@ def table(hit: str, inputs: list[str], rows: list[str], outputs: str =
             + "outputs:\n  - " + outputs + "\nrows:\n" + "".join(f"  - {r}\n" for r in rows))
 
 
+FLOW = "flows/repair.yaml"
+NOTIFY = "notifications/supervisor_alert.yaml"
+
+
+def escalations(*lines: str) -> dict[str, str | None]:
+    """A flow with an SLA clock and the given ``escalations:`` lines, and a notification."""
+    return {NOTIFY: "notification: supervisor_alert\nentity: work_order\nchannels: [inbox]\n"
+                    "to:\n  - role: supervisor\nbody: 已升级\n", FLOW: (
+        "flow: repair\nentity: work_order\ninitial: new\nstates:\n"
+        "  new:\n    transitions:\n      - {to: offered, on: work_order.offered}\n"
+        "  offered:\n    transitions:\n      - {to: done, on: work_order.closed}\n"
+        "  done: {final: true}\n"
+        "sla_clocks:\n  resolution:\n    start_on: work_order.created\n"
+        "    stop_on: [work_order.closed]\n    target: 4h\n"
+        "escalations:\n" + "".join("  " + line + "\n" for line in lines))}
+
+
 @dataclass(frozen=True)
 class Golden:
     """One diagnostic: the bundle files that trigger it and its rendered text."""
@@ -151,6 +168,85 @@ CASES = [
         "rules/triage.rules:2:3: E1014: broadcast needs top 1 or more",
         "    2 |   offer broadcast top 0, accept within 15m",
         "      |   ^~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~",
+    )),
+    Golden("E1015", escalations("stuck:", "  while_in: [offered]", "  levels:",
+                                "    - {after: 30m, notify: supervisor_alert}",
+                                "    - {after: 15m, notify: supervisor_alert}"), (
+        "flows/repair.yaml:22:17: E1015: level 2 of escalation 'stuck' (after: 15m) fires "
+        "before level 1 (after: 30m)",
+        "   22 |       - {after: 15m, notify: supervisor_alert}",
+        "      |                 ^~~",
+        "  hint: list the levels in the order they fire: 'before' levels first (longest "
+        "first), then 'after' levels (shortest first)",
+    )),
+    Golden("E1015-before", escalations("late:", "  clock: resolution", "  levels:",
+                                       "    - {before: 1h, notify: supervisor_alert}",
+                                       "    - {before: 1h, emit: late}"), (
+        "flows/repair.yaml:22:18: E1015: level 2 of escalation 'late' (before: 1h) fires "
+        "at the same time as level 1 (before: 1h)",
+        "   22 |       - {before: 1h, emit: late}",
+        "      |                  ^~",
+        "  hint: list the levels in the order they fire: 'before' levels first (longest "
+        "first), then 'after' levels (shortest first)",
+    )),
+    Golden("E1010-escalation-duration", escalations(
+            "stuck:", "  while_in: [offered]", "  levels:",
+            "    - {after: 15 min, notify: supervisor_alert}"), (
+        "flows/repair.yaml:21:17: E1010: '15 min' is not a valid duration",
+        "   21 |       - {after: 15 min, notify: supervisor_alert}",
+        "      |                 ^~~~~~",
+        "  hint: A duration: a number and a unit s, m, h, d or w (e.g. 15m, 2h, 1.5d).",
+    )),
+    Golden("E1010-escalation-before", escalations(
+            "stuck:", "  while_in: [offered]", "  levels:",
+            "    - {before: 15m, notify: supervisor_alert}"), (
+        "flows/repair.yaml:21:10: E1010: 'before' is not allowed in level 1 of escalation "
+        "'stuck'",
+        "   21 |       - {before: 15m, notify: supervisor_alert}",
+        "      |          ^~~~~~",
+        "  hint: 'before' counts back from an SLA clock's deadline: give the ladder a "
+        "'clock', or use 'after'",
+    )),
+    Golden("E1010-escalation-anchor", escalations(
+            "stuck:", "  while_in: [offered]", "  clock: resolution", "  levels:",
+            "    - {after: 15m, notify: supervisor_alert}"), (
+        "flows/repair.yaml:20:5: E1010: only one of the keys 'while_in' or 'clock' may be "
+        "given in escalation 'stuck', found 'while_in' and 'clock'",
+        "   20 |     clock: resolution",
+        "      |     ^~~~~",
+        "  hint: a ladder runs either 'while_in' stalled states or against an SLA 'clock'",
+    )),
+    Golden("E1013-escalation-level", escalations(
+            "stuck:", "  while_in: [offered]", "  levels:", "    - {after: 15m}"), (
+        "flows/repair.yaml:21:9: E1013: missing one of the keys 'notify' or 'emit' in "
+        "level 1 of escalation 'stuck'",
+        "   21 |       - {after: 15m}",
+        "      |         ^~~~~~~~~~~~",
+        "  hint: a level sends a notification ('notify'), emits an event ('emit'), or both",
+    )),
+    Golden("E1021-escalation-state", escalations(
+            "stuck:", "  while_in: [ofered]", "  levels:",
+            "    - {after: 15m, notify: supervisor_alert}"), (
+        "flows/repair.yaml:19:16: E1021: unknown state 'ofered'",
+        "   19 |     while_in: [ofered]",
+        "      |                ^~~~~~",
+        "  hint: did you mean 'offered'?",
+    )),
+    Golden("E1021-escalation-clock", escalations(
+            "late:", "  clock: resolutoin", "  levels:",
+            "    - {before: 1h, notify: supervisor_alert}"), (
+        "flows/repair.yaml:19:12: E1021: unknown SLA clock 'resolutoin'",
+        "   19 |     clock: resolutoin",
+        "      |            ^~~~~~~~~~",
+        "  hint: did you mean 'resolution'?",
+    )),
+    Golden("E1021-escalation-notification", escalations(
+            "stuck:", "  while_in: [offered]", "  levels:",
+            "    - {after: 15m, notify: supervisor_alrt}"), (
+        "flows/repair.yaml:21:30: E1021: unknown notification 'supervisor_alrt'",
+        "   21 |       - {after: 15m, notify: supervisor_alrt}",
+        "      |                              ^~~~~~~~~~~~~~~",
+        "  hint: did you mean 'supervisor_alert'?",
     )),
     Golden("E1020", {R: ruleset('rule "漏水" when true then tag work_order "a"',
                                 'rule "漏水" when true then tag work_order "b"')}, (
