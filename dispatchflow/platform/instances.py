@@ -109,7 +109,9 @@ def feed_event(step: Step, event_name: str) -> None:
             step.note("error", f"flow {inst.flow}: {outcome.error}",
                       {"flow": inst.flow, "event": event_name})
         elif any(event_name == c.definition.start_on or event_name in c.definition.stop_on
-                 for c in flow.sla_clocks.values()):
+                 for c in flow.sla_clocks.values()) or _targets_moved(step, inst, flow):
+            # No transition, but an SLA clock starts or stops, or its target changed
+            # (a priority change): record it so deadlines and ladders follow.
             _settle(step, inst, flow, Outcome(inst.state), event_name)
 
 
@@ -179,6 +181,17 @@ def _settle(step: Step, inst: Instance, flow: CompiledFlow, outcome: Outcome,
     step.conn.execute(update(flow_instances).where(flow_instances.c.id == inst.id).values(
         state=inst.state.to_dict(), history=inst.history, sla=inst.sla,
         ended=inst.state.final, updated_at=step.utc))
+
+
+def _targets_moved(step: Step, inst: Instance, flow: CompiledFlow) -> bool:
+    """Whether an SLA clock's target now differs from the last one recorded."""
+    if not flow.sla_clocks:
+        return False
+    last: dict[str, float] = {}
+    for entry in inst.history:
+        last.update(entry.get("targets") or {})
+    now = {k: v.total_seconds() for k, v in _targets(flow, step).items()}
+    return any(last.get(k) != v for k, v in now.items())
 
 
 def _targets(flow: CompiledFlow, step: Step) -> dict[str, Any]:

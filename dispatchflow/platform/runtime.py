@@ -75,7 +75,10 @@ class Runtime:
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url)
         create_system_tables(self.engine)
-        self.clock: Clock = clock or (lambda: datetime.now(UTC))
+        source: Clock = clock or (lambda: datetime.now(UTC))
+        # Always UTC: SQLite keeps datetimes without their offset, so a local time
+        # written there would be read back as UTC.
+        self.clock: Clock = lambda: source().astimezone(UTC)
         self._version: _Version | None = None
         self._checked_at = 0.0
         self._flows: dict[int, VersionedFlows] = {}

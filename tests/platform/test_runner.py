@@ -274,3 +274,73 @@ def test_an_event_chain_that_loops_is_stopped(rt, world) -> None:
             attempts=0, payload={"depth": defaults.MAX_EVENT_DEPTH}))
     process_record(rt, "work_order", order["id"])
     assert any("stopped an event chain" in n for n in notes(rt, order["id"], "error"))
+
+
+def pending_sla(rt: Runtime, order_id: int) -> dict[str, datetime]:
+    from dispatchflow.platform.timers import pending_timers
+
+    with rt.engine.connect() as conn:
+        rows = pending_timers(conn, "work_order", order_id, "sla")
+    return {r["key"].split(":", 1)[1]: (r["fire_at"] if r["fire_at"].tzinfo
+                                        else r["fire_at"].replace(tzinfo=UTC)) for r in rows}
+
+
+def test_sla_deadlines_follow_working_hours_holidays_and_a_pause(rt, world, clock) -> None:
+    """By hand, calendar `standard` (Mon-Sat 08-12, 13-20; 1-5 May 2026 are holidays).
+
+    P2 order of a normal customer created Thursday 30 April, 18:00: on site within 4h,
+    resolve within 1d (24 working hours).
+    - on site: 2h on Thursday evening, then Wednesday 6 May 08:00 + 2h = 10:00;
+      warning at 80% (3h12m) = 09:12.
+    - resolution: Thursday 2h, Wednesday 11h, Thursday 7 May 11h = 24h at 20:00. A
+      reported problem pauses it from Wednesday 10:00 (4h elapsed) to 15:00; the 20h
+      left are Wednesday 15-20 (5h), Thursday (11h) and Friday 08-12 (4h): Friday
+      8 May, 12:00.
+    """
+    from zoneinfo import ZoneInfo
+
+    sh = ZoneInfo("Asia/Shanghai")
+    clock.now = datetime(2026, 4, 30, 18, 0, tzinfo=sh)
+    order = new_order(rt, world, priority="P2")
+    t = pending_sla(rt, order["id"])
+    assert t["onsite:breach"] == datetime(2026, 5, 6, 10, 0, tzinfo=sh)
+    assert t["onsite:warn"] == datetime(2026, 5, 6, 9, 12, tzinfo=sh)
+    assert t["resolution:breach"] == datetime(2026, 5, 7, 20, 0, tzinfo=sh)
+    assert t["response:breach"] == datetime(2026, 4, 30, 19, 0, tzinfo=sh)  # 24x7, 1h
+
+    clock.now = datetime(2026, 4, 30, 18, 5, tzinfo=sh)
+    take_action(rt, tech_actor(world, 0), "work_order", order["id"], "accept")
+    assert "response:breach" not in pending_sla(rt, order["id"])  # met: stopped
+    clock.now = datetime(2026, 5, 6, 10, 0, tzinfo=sh)
+    take_action(rt, tech_actor(world, 0), "work_order", order["id"], "report_exception")
+    assert "resolution:breach" not in pending_sla(rt, order["id"])  # paused
+    clock.now = datetime(2026, 5, 6, 15, 0, tzinfo=sh)
+    take_action(rt, Actor("disp", roles=("dispatcher",), attributes={"regions": []}),
+                "work_order", order["id"], "assign")
+    assert pending_sla(rt, order["id"])["resolution:breach"] == \
+        datetime(2026, 5, 8, 12, 0, tzinfo=sh)
+    clocks = explain.sla_clocks(rt, SYSTEM_ACTOR, "work_order", order["id"])
+    assert clocks["onsite"]["status"] == "breached"  # nobody arrived by Wednesday 10:00
+    assert clocks["resolution"]["deadline"] == "2026-05-08T12:00:00+08:00"
+
+
+def test_a_priority_change_moves_the_deadline(rt, world, clock) -> None:
+    order = new_order(rt, world)
+    before = pending_sla(rt, order["id"])["response:breach"]
+    assert before == START + timedelta(hours=2)  # P3 normal: respond within 2h
+    rt.records.update(SYSTEM_ACTOR, "work_order", order["id"], {"priority": "P1"},
+                      expected_version=None)
+    assert pending_sla(rt, order["id"])["response:breach"] == START + timedelta(minutes=30)
+
+
+def test_the_sla_warning_is_raised_once_when_its_timer_fires(rt, world, clock) -> None:
+    order = new_order(rt, world)  # P3 normal: respond within 2h, warn at 80% = 1h36m
+    clock.advance(minutes=97)
+    tick(rt)
+    tick(rt)
+    warnings = [n for n in notes(rt, order["id"], "sla")]
+    assert warnings == ["SLA clock response: warning"]
+    with rt.engine.connect() as conn:
+        events = conn.execute(select(outbox.c.event).where(outbox.c.record_id == order["id"])
+                              .where(outbox.c.event == "sla_warning")).scalars().all()
+    assert events == ["sla_warning"]
