@@ -35,8 +35,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, func, select, update
 
 from ..errors import ConflictError
-from ..rules.dispatch import CandidatePool, decide, policy_radius_km
-from ..rules.geo import bbox
+from ..rules.dispatch import CandidatePool, decide, search_box
 from .actors import Actor
 from .db import audit_log, dispatch_rounds, offers, outbox
 from .facts import flatten
@@ -180,12 +179,11 @@ def candidates_near(step: Step, pool_entity: str, policy: Any) -> list[dict[str,
     table = step.rt.tables[pool_entity]
     entity = step.rt.app.entities[pool_entity]
     query = select(table).where(table.c.deleted_at.is_(None))
-    radius = policy_radius_km(policy)
-    location = step.record.get("location")
-    if radius is not None and isinstance(location, dict):
-        lo_lat, hi_lat, lo_lng, hi_lng = bbox(location["lat"], location["lng"], radius)
-        query = query.where(and_(table.c.location_lat.between(lo_lat, hi_lat),
-                                 table.c.location_lng.between(lo_lng, hi_lng)))
+    box = search_box(policy, step.record)
+    if box is not None:
+        lat, lng = table.c[f"{box.field}_lat"], table.c[f"{box.field}_lng"]
+        query = query.where(and_(lat.between(box.min_lat, box.max_lat),
+                                 lng.between(box.min_lng, box.max_lng)))
     rows = step.conn.execute(query).mappings().all()
     return [step.facts.expand(pool_entity, from_row(entity, dict(r), step.rt.tz), 1)
             for r in rows]

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -404,13 +405,14 @@ def search_many(policy: CompiledPolicy, orders: Sequence[dict[str, Any]], pool: 
                 points.append(point)
     if geometry is not None and rows_of:
         radius = geometry.radius_km * (1 + _RADIUS_SLACK) + _RADIUS_SLACK
-        rows, slots, dist = pool.index.pairs_within(
-            np.array([p[0] for p in points]), np.array([p[1] for p in points]), radius)
+        lats, lngs = np.array([p[0] for p in points]), np.array([p[1] for p in points])
+        rows, slots, _ = pool.index.pairs_within(lats, lngs, radius, distances=False)
         screen = pool._screen(policy)
         if screen is not None and len(slots):
             passed, _ = screen.apply([orders[i] for i in rows_of], rows, slots,
                                      pool.index.items_of, pool.index.capacity)
-            rows, slots, dist = rows[passed], slots[passed], dist[passed]
+            rows, slots = rows[passed], slots[passed]
+        dist = pool.index.distances(slots, lats[rows], lngs[rows])
         for i in rows_of:
             out[i] = []
         evaluate = policy.evaluate
@@ -436,7 +438,7 @@ def rank(policy: CompiledPolicy, order: dict[str, Any], now: datetime,
     Tiebreak keys are computed only for runs of equal scores, and with a
     ``limit`` only for runs reaching into the first ``limit`` places.
     """
-    scored.sort(key=_neg_score)
+    scored.sort(key=itemgetter(0), reverse=True)  # stable: equal scores keep their order
     n = len(scored)
     stop = n if limit is None else min(limit, n)
     tie = policy.tiebreak_key
@@ -449,10 +451,6 @@ def rank(policy: CompiledPolicy, order: dict[str, Any], now: datetime,
             scored[i:j] = sorted(scored[i:j], key=lambda s: (tie(order, s[2], now), id_key(s[1])))
         i = j
     return scored
-
-
-def _neg_score(s: Scored) -> float:
-    return -s[0]
 
 
 def id_key(cid: Any) -> tuple[int, Any]:

@@ -24,7 +24,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from .candidates import (
     ALREADY_TRIED,
@@ -48,9 +48,8 @@ __all__ = ["ALREADY_TRIED", "EXPLAIN_TOP", "BatchResult", "CandidatePool", "Deci
 EXPLAIN_TOP = 10
 
 
-@dataclass(frozen=True)
-class RankedCandidate:
-    """One eligible candidate in rank order.
+class RankedCandidate(NamedTuple):
+    """One eligible candidate in rank order (an immutable named tuple: cheap to build).
 
     ``score`` is the policy's total. ``terms`` (label, contribution) and
     ``tiebreak`` (the values of the policy's tiebreak expressions, None for
@@ -63,6 +62,7 @@ class RankedCandidate:
     tiebreak: tuple[Any, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable form."""
         return {"id": _jsonable(self.id), "score": _jsonable(float(self.score)),
                 "terms": [{"label": label, "value": _jsonable(value)}
                           for label, value in self.terms],

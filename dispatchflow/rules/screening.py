@@ -156,11 +156,11 @@ class Screen:
                 cells = self._cells(memo, key, capacity)
                 at = slots[pairs]
                 state = cells[at]
-                todo = np.flatnonzero(state == UNKNOWN)
-                if len(todo):
-                    fresh = _run(flt, key, items_of(at[todo]))
-                    cells[at[todo]] = fresh
-                    state[todo] = fresh
+                todo = state == UNKNOWN
+                if todo.any():  # run the filter once per candidate, however many orders
+                    fill = np.unique(at[todo])
+                    cells[fill] = _run(flt, key, items_of(fill))
+                    state = cells[at]
                 passed = state == TRUE
                 counts[k] += int(np.count_nonzero(state == FALSE))
                 if not passed.all():
