@@ -183,20 +183,20 @@ def test_flow_states_and_transitions(base: App) -> None:
     other = variant(
         base,
         (flow, "  closed:\n    label: {zh: 已关闭, en: Closed}\n",
-         "  waiting_parts:\n    label: {zh: 待配件, en: Waiting for parts}\n    transitions:\n"
-         "      - {on: work_order.parts_arrived, to: in_service}\n"
+         "  waiting_customer:\n    label: {zh: 待客户, en: Waiting for the customer}\n    transitions:\n"
+         "      - {on: work_order.customer_replied, to: in_service}\n"
          "  closed:\n    label: {zh: 已关闭, en: Closed}\n"),
         (flow, "        label: {zh: 开始服务, en: Start service}\n",
          "        label: {zh: 开始服务, en: Start service}\n"
-         "      - action: wait_for_parts\n        roles: [technician]\n"
-         "        to: waiting_parts\n"),
+         "      - action: wait_for_customer\n        roles: [technician]\n"
+         "        to: waiting_customer\n"),
         (flow, "    warn_at: 0.8\n", "    warn_at: 0.9\n"),
     )
     details = [c.detail for c in diff_apps(base, other) if c.item == "flow work_order"]
     assert details == [
-        "state waiting_parts added",
-        "transition on_site -> waiting_parts (action wait_for_parts) added",
-        "transition waiting_parts -> in_service (on work_order.parts_arrived) added",
+        "state waiting_customer added",
+        "transition on_site -> waiting_customer (action wait_for_customer) added",
+        "transition waiting_customer -> in_service (on work_order.customer_replied) added",
         "SLA clock response changed: warn_at",
     ]
 

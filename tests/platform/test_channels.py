@@ -265,7 +265,7 @@ def test_deliver_webhook_creates_the_record_as_the_channel(rt: Runtime, customer
         ("AC-1", "water_heater", "wechat", "微信报修")
     with rt.engine.connect() as conn:
         audit = conn.execute(select(audit_log).where(audit_log.c.entity == "work_order")
-                             ).mappings().one()
+                             .where(audit_log.c.action == "create")).mappings().one()
     assert (audit["actor"], audit["channel"]) == ("channel:wechat", "wechat")
 
 

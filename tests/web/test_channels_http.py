@@ -132,9 +132,9 @@ def test_signed_webhook_creates_the_mapped_record(any_rt: Runtime) -> None:
     assert stored["scheduled_at"].startswith("2026-03-03T")
     with any_rt.engine.connect() as conn:
         audit = conn.execute(select(audit_log).where(audit_log.c.entity == "work_order")
-                             ).mappings().one()
+                             .where(audit_log.c.action == "create")).mappings().one()
         event = conn.execute(select(outbox).where(outbox.c.entity == "work_order")
-                             ).mappings().one()
+                             .order_by(outbox.c.id)).mappings().first()
     assert (audit["actor"], audit["channel"]) == ("channel:wechat", "wechat")
     assert event["event"] == "created" and event["record_id"] == reply["id"]
 
