@@ -13,7 +13,7 @@ What it measures (see bench/README.md for how to read the output):
    work_order.created, .dispatch_requested, .offered, (every 5th order: the
    accept_timeout timer fires with the step it was armed at, then .offered again),
    accept, depart, arrive, start_service, complete (with completion-report values),
-   confirm_completion and work_order.feedback_received, and ends in ``closed``.
+   work_order.repair_done, confirm_completion and work_order.feedback_received, and ends in ``closed``.
 2. ``SpiffWorkflow``: the same N orders through the equivalent BPMN process
    (``bench/work_order.bpmn``): signal catch events for the outside events, READY user
    tasks completed with their data for the actions, and an exclusive gateway on
@@ -122,7 +122,8 @@ TITLES = ["卫生间水管爆裂漏水", "空调不制冷", "热水器打不着�
 
 
 def lifecycle(expire_offer: bool, resolution: str, customer_absent: bool) -> tuple[Step, ...]:
-    """The reference flow's path from ``new`` to ``closed`` (no parallel regions)."""
+    """The reference flow's path from ``new`` to ``closed`` (through the parallel
+    ``in_service`` state, without a spare-parts request)."""
     offer = [Step("event", "work_order.offered")]
     if expire_offer:
         offer = [Step("event", "work_order.offered"), Step("timer", TIMEOUT_TIMER),
@@ -136,6 +137,9 @@ def lifecycle(expire_offer: bool, resolution: str, customer_absent: bool) -> tup
             Step("action", "start_service", TECHNICIAN),
             Step("action", "complete", TECHNICIAN,
                  {"resolution": resolution, "customer_absent": customer_absent}),
+            # in_service is parallel (repair | spare parts): the repair's own event ends
+            # the parts branch when no parts were requested, and the join completes
+            Step("event", "work_order.repair_done"),
             Step("action", "confirm_completion", frozenset({"customer"})),
             Step("event", "work_order.feedback_received"))
 

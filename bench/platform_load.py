@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -89,14 +90,17 @@ def private_redis() -> Iterator[str]:
 @contextmanager
 def workers(count: int, env: dict[str, str]) -> Iterator[list[subprocess.Popen]]:
     """``count`` ``dispatchflow worker`` processes with ``env``; killed afterwards."""
+    # Each worker in its own process group: its RQ scheduler is a child process that
+    # must go with it.
     procs = [subprocess.Popen([sys.executable, "-m", "dispatchflow.cli", "worker"],
-                              env={**os.environ, **env}, cwd=REPO)
+                              env={**os.environ, **env}, cwd=REPO, start_new_session=True,
+                              stderr=subprocess.DEVNULL)
              for _ in range(count)]
     try:
         yield procs
     finally:
         for p in procs:
-            p.kill()
+            os.killpg(p.pid, signal.SIGKILL)
             p.wait()
 
 
