@@ -13,7 +13,8 @@ What it measures (see bench/README.md for how to read the output):
    work_order.created, .dispatch_requested, .offered, (every 5th order: the
    accept_timeout timer fires with the step it was armed at, then .offered again),
    accept, depart, arrive, start_service, complete (with completion-report values),
-   work_order.repair_done, confirm_completion and work_order.feedback_received, and ends in ``closed``.
+   work_order.repair_done, confirm_completion and work_order.feedback_received, and
+   ends in ``closed``.
 2. ``SpiffWorkflow``: the same N orders through the equivalent BPMN process
    (``bench/work_order.bpmn``): signal catch events for the outside events, READY user
    tasks completed with their data for the actions, and an exclusive gateway on
