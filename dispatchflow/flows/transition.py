@@ -54,8 +54,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from ..errors import EvaluationError
@@ -235,6 +236,68 @@ class ActionOption(NamedTuple):
     target: str
 
 
+# The transition function builds one InstanceState and one Outcome per event. A
+# frozen dataclass's __init__ sets every field through object.__setattr__; these
+# makers fill the same slots directly, which is markedly cheaper on that path.
+
+def _slot_setters(cls: type, names: tuple[str, ...]) -> list[Callable[[object, Any], None]]:
+    if tuple(f.name for f in fields(cls)) != names:
+        raise AssertionError(f"update the fast constructor of {cls.__name__}: its fields "
+                             "changed")
+    return [cls.__dict__[name].__set__ for name in names]
+
+
+def _state_maker() -> Callable[[str, int, tuple[NodePath, ...], tuple[NodePath, ...], bool,
+                                int, tuple[tuple[str, int], ...]], InstanceState]:
+    set_flow, set_version, set_active, set_completed, set_final, set_step, set_timers = \
+        _slot_setters(InstanceState, ("flow", "version", "active", "completed", "final",
+                                      "step", "timers"))
+    new = object.__new__
+
+    def make(flow: str, version: int, active: tuple[NodePath, ...],
+             completed: tuple[NodePath, ...], final: bool, step: int,
+             timers: tuple[tuple[str, int], ...]) -> InstanceState:
+        state = new(InstanceState)
+        set_flow(state, flow)
+        set_version(state, version)
+        set_active(state, active)
+        set_completed(state, completed)
+        set_final(state, final)
+        set_step(state, step)
+        set_timers(state, timers)
+        return state
+    return make
+
+
+def _outcome_maker() -> Callable[[InstanceState, list[fx.Effect], list[TimerRequest],
+                                  list[str], list[Taken], str | None, str | None,
+                                  str | None], Outcome]:
+    set_state, set_effects, set_to_set, set_to_cancel, set_taken, set_rejected, set_code, \
+        set_error = _slot_setters(Outcome, ("state", "effects", "timers_to_set",
+                                            "timers_to_cancel", "taken", "rejected",
+                                            "rejected_code", "error"))
+    new = object.__new__
+
+    def make(state: InstanceState, effects: list[fx.Effect], to_set: list[TimerRequest],
+             to_cancel: list[str], taken: list[Taken], rejected: str | None,
+             rejected_code: str | None, error: str | None) -> Outcome:
+        outcome = new(Outcome)
+        set_state(outcome, state)
+        set_effects(outcome, effects)
+        set_to_set(outcome, to_set)
+        set_to_cancel(outcome, to_cancel)
+        set_taken(outcome, taken)
+        set_rejected(outcome, rejected)
+        set_code(outcome, rejected_code)
+        set_error(outcome, error)
+        return outcome
+    return make
+
+
+_new_state = _state_maker()
+_new_outcome = _outcome_maker()
+
+
 # ---------------------------------------------------------------- public functions
 
 def start(flow: CompiledFlow, record: Mapping[str, Any], now: datetime) -> Outcome:
@@ -281,7 +344,8 @@ def apply(flow: CompiledFlow, state: InstanceState, event: Event,
         rejection = run.dispatch(event)
         if rejection is not None:
             return _reject(state, *rejection)
-        run.settle()
+        if flow.automatic:
+            run.settle()
     except _Failure as failure:
         return Outcome(state, error=str(failure))
     return run.outcome()
@@ -319,7 +383,7 @@ def _check_now(now: datetime) -> None:
 
 
 def _reject(state: InstanceState, code: str, reason: str) -> Outcome:
-    return Outcome(state, rejected=reason, rejected_code=code)
+    return _new_outcome(state, [], [], [], [], reason, code, None)
 
 
 class _Failure(Exception):
@@ -328,37 +392,98 @@ class _Failure(Exception):
 
 # ---------------------------------------------------------------- one run
 
+class _Plan:
+    """What the transition function derives from a flow once: built on first use.
+
+    ``leaf``: the names of the non-parallel states; ``status``: for each
+    top-level state that sets the entity's ``status`` on entry, the effect
+    doing so; ``joins``: the parallel states with a ``join``; ``when``: whether
+    any state or global transition is a ``when`` transition; ``taken``: by
+    ``id()`` of each state transition, the transition and its :class:`Taken`
+    record (immutable, so every outcome may share it).
+    """
+
+    __slots__ = ("leaf", "status", "joins", "when", "taken")
+
+    def __init__(self, flow: CompiledFlow) -> None:
+        states = flow.states
+        self.leaf = frozenset(n for n, s in states.items() if not s.regions)
+        field_ = flow.status_field
+        self.status: dict[str, fx.SetField] = {
+            n: fx.SetField(flow.entity, field_, n, f"flow {flow.name}: enter {n}")
+            for n, s in states.items()
+            if field_ and len(s.node) == 1 and n in flow.status_values}
+        self.joins = frozenset(n for n, s in states.items() if s.join is not None)
+        self.when = bool(flow.global_automatic) or any(s.automatic for s in states.values())
+        self.taken: dict[int, tuple[TransitionDef, Taken]] = {
+            id(t): (t, Taken(t.source, t.target, t.trigger, t.path))
+            for s in states.values() for t in s.transitions if t.source}
+
+
+_PLAN = "_transition_plan"
+
+
+def _plan(flow: CompiledFlow) -> _Plan:
+    # Kept on the flow object (never changed after compiling, one per app version)
+    # so every event after the first reuses it; not a dataclass field, so eq,
+    # repr and dataclasses.replace ignore it.
+    plan: _Plan | None = flow.__dict__.get(_PLAN)
+    if plan is None:
+        plan = _Plan(flow)
+        object.__setattr__(flow, _PLAN, plan)
+    return plan
+
+
 class _Run:
     """The working state of one ``start`` / ``apply``: configuration, record, results."""
+
+    __slots__ = ("flow", "plan", "state", "now", "step", "record", "own_record", "active",
+                 "pending", "armed", "cancelled", "effects", "taken", "microsteps", "_leaves")
 
     def __init__(self, flow: CompiledFlow, state: InstanceState, record: Mapping[str, Any],
                  now: datetime, step: int) -> None:
         self.flow, self.state, self.now, self.step = flow, state, now, step
+        self.plan = flow.__dict__.get(_PLAN) or _plan(flow)
         self.record: dict[str, Any] = record if isinstance(record, dict) else dict(record)
         self.own_record = False
         states = flow.states
         self.active: set[str] = set()
-        for node in state.active:
-            for name in node[::2]:
-                if name not in states:
-                    flow.state(name)  # raises FlowError naming the unknown state
-                self.active.add(name)
+        self._leaves: list[StateDef] | None = None
+        nodes = state.active
+        if len(nodes) == 1 and len(nodes[0]) == 1:  # one top-level state: the common case
+            name = nodes[0][0]
+            if name not in states:
+                flow.state(name)  # raises FlowError naming the unknown state
+            self.active.add(name)
+            if name in self.plan.leaf:
+                self._leaves = [states[name]]
+        else:
+            for node in nodes:
+                for name in node[::2]:
+                    if name not in states:
+                        flow.state(name)
+                    self.active.add(name)
         self.pending: dict[str, int] = dict(state.timers)
         self.armed: dict[str, TimerRequest] = {}
         self.cancelled: list[str] = []
         self.effects: list[fx.Effect] = []
         self.taken: list[Taken] = []
         self.microsteps = 0
-        self._leaves: list[StateDef] | None = None
 
     # -- configuration
     def leaves(self) -> list[StateDef]:
         """Active leaf states in file order (cached until a state is entered or exited)."""
-        if self._leaves is None:
+        leaves = self._leaves
+        if leaves is None:
             states = self.flow.states
-            self._leaves = sorted((states[n] for n in self.active if not states[n].parallel),
-                                  key=_order)
-        return self._leaves
+            leaf = self.plan.leaf
+            if len(self.active) == 1:  # one top-level state: nothing to sort
+                name = next(iter(self.active))
+                leaves = [states[name]] if name in leaf else []
+            else:
+                leaves = sorted((states[n] for n in self.active if n in leaf), key=_order)
+            self._leaves = leaves
+        return leaves
 
     def top(self) -> str:
         return next(iter(self.leaves())).node[0]
@@ -405,7 +530,7 @@ class _Run:
                             hint=f"write ActionTaken({event.action!r}, "
                                  f"frozenset({{{event.actor_roles!r}}}))")
         roles = frozenset(event.actor_roles)
-        values = dict(event.form_values or {})
+        values = dict(event.form_values) if event.form_values else {}
         if values:
             self.merge(values)
         seen: list[TransitionDef] = []
@@ -413,7 +538,7 @@ class _Run:
 
         def enabled(t: TransitionDef) -> bool:
             seen.append(t)
-            if not t.roles & roles:
+            if t.roles.isdisjoint(roles):
                 return False
             role_ok.append(t)  # only the guard can still stop it
             return t.guard is None or self.test(t.guard)
@@ -474,17 +599,23 @@ class _Run:
         leaves = self.leaves()
         if len(leaves) == 1 and len(leaves[0].node) == 1:  # the common case: no regions
             top = leaves[0]
-            t = None if top.final else next((t for t in pick(top) if check(t)), None)
-            if t is None and global_ts:
-                t = next((t for t in global_ts if t.target != top.name and check(t)), None)
-            return [] if t is None else [(t, top)]
+            if not top.final:
+                for first in pick(top):
+                    if check(first):
+                        return [(first, top)]
+            for first in global_ts:
+                if first.target != top.name and check(first):
+                    return [(first, top)]
+            return []
         for leaf in leaves:
             for name in reversed(leaf.node[::2]):
                 s = states[name]
                 if s.final:
                     continue
-                t = next((t for t in pick(s) if check(t)), None)
-                if t is None:
+                for t in pick(s):
+                    if check(t):
+                        break
+                else:
                     continue
                 if not any(c is t for c, _ in chosen):
                     out = self.exit_set(s, states[t.target])
@@ -494,9 +625,10 @@ class _Run:
                 break
         if not chosen and global_ts:
             top = states[self.top()]
-            t = next((t for t in global_ts if t.target != top.name and check(t)), None)
-            if t is not None:
-                chosen.append((t, top))
+            for first in global_ts:
+                if first.target != top.name and check(first):
+                    chosen.append((first, top))
+                    break
         return chosen
 
     def enabled(self, t: TransitionDef) -> bool:
@@ -504,9 +636,13 @@ class _Run:
                                                            self.test(t.guard))
 
     def take_all(self, chosen: list[tuple[TransitionDef, StateDef]]) -> None:
+        states, prebuilt = self.flow.states, self.plan.taken
         for t, source in chosen:
-            self.transition(source, self.flow.states[t.target], t.effects,
-                            Taken(t.source or source.name, t.target, t.trigger, t.path))
+            known = prebuilt.get(id(t))
+            # the identity check keeps a copied flow (deepcopy carries the plan) correct
+            taken = known[1] if known is not None and known[0] is t else \
+                Taken(t.source or source.name, t.target, t.trigger, t.path)
+            self.transition(source, states[t.target], t.effects, taken)
 
     # -- automatic steps
     def settle(self) -> None:
@@ -515,14 +651,22 @@ class _Run:
 
     def automatic_step(self) -> bool:
         """One join or one round of ``when`` transitions; False when there was none."""
-        if not self.flow.automatic or self.flow.states[self.top()].final:
+        flow = self.flow
+        if not flow.automatic:
             return False
-        join = self.due_join()
-        if join is not None:
-            assert join.join is not None
-            self.transition(join, self.flow.states[join.join], (),
-                            Taken(join.name, join.join, "join", join.path + ("join",)))
-            return True
+        leaves = self._leaves if self._leaves is not None else self.leaves()
+        if flow.states[next(iter(leaves)).node[0]].final:  # the top-level state
+            return False
+        plan = self.plan
+        if not plan.joins.isdisjoint(self.active):
+            join = self.due_join()
+            if join is not None:
+                assert join.join is not None
+                self.transition(join, self.flow.states[join.join], (),
+                                Taken(join.name, join.join, "join", join.path + ("join",)))
+                return True
+        if not plan.when:  # nothing for select() to find
+            return False
         chosen = self.select(lambda s: s.automatic, self.flow.global_automatic)
         self.take_all(chosen)
         return bool(chosen)
@@ -545,46 +689,63 @@ class _Run:
                            f"for one event (last: {taken.source} -> {taken.target}); "
                            "automatic 'when' transitions keep firing each other")
         self.taken.append(taken)
-        depth = _domain(source.node, target.node)
+        above, below = source.node, target.node
+        depth = 0 if len(above) < 3 or len(below) < 3 else _domain(above, below)
         states = self.flow.states
-        for name in sorted(self.exit_set(source, target),
-                           key=lambda n: -states[n].order):
-            self.exit(states[name])
-        self.run_effects(effects)
+        if len(self.active) == 1:  # one top-level state: it is exited or nothing is
+            state = states[next(iter(self.active))]
+            if len(state.node) > depth and state.node[depth] == above[depth]:
+                self.exit(state)
+        else:
+            for state in sorted((states[n] for n in self._exits(above[depth], depth)),
+                                key=_order, reverse=True):  # innermost first
+                self.exit(state)
+        if effects:
+            self.run_effects(effects)
         self.enter(target.node, depth)
 
     def exit_set(self, source: StateDef, target: StateDef) -> set[str]:
         depth = _domain(source.node, target.node)
-        root = source.node[depth]
+        return self._exits(source.node[depth], depth)
+
+    def _exits(self, root: str, depth: int) -> set[str]:
+        """Active states whose path has ``root`` at ``depth`` (it and its descendants)."""
         states = self.flow.states
         return {n for n in self.active
-                if len(states[n].node) > depth and states[n].node[depth] == root}
+                if len(node := states[n].node) > depth and node[depth] == root}
 
     def exit(self, state: StateDef) -> None:
-        self.run_effects(state.on_exit)
-        for timer in state.timers:
-            if self.pending.pop(timer.id, None) is not None:
-                if self.armed.pop(timer.id, None) is None:
-                    self.cancelled.append(timer.id)
+        if state.on_exit:
+            self.run_effects(state.on_exit)
+        if state.timers:
+            pending, armed = self.pending, self.armed
+            for timer in state.timers:
+                if pending.pop(timer.id, None) is not None:
+                    if armed.pop(timer.id, None) is None:
+                        self.cancelled.append(timer.id)
         self.active.discard(state.name)
         self._leaves = None
 
     def enter(self, towards: NodePath, depth: int) -> None:
         """Enter the state at ``towards[depth]`` and its descendants down to ``towards``."""
-        state = self.flow.states[towards[depth]]
-        self.active.add(state.name)
-        self._leaves = None
         flow = self.flow
-        if len(state.node) == 1 and flow.status_field and state.name in flow.status_values \
-                and self.record.get(flow.status_field) != state.name:
-            self.set_field(fx.SetField(flow.entity, flow.status_field, state.name,
-                                       f"flow {flow.name}: enter {state.name}"))
-        self.run_effects(state.on_enter)
-        for timer in () if state.final else state.timers:
-            fire_at = self.fire_at(timer.after, timer.at)
-            if fire_at is not None:
-                self.pending[timer.id] = self.step
-                self.armed[timer.id] = TimerRequest(timer.id, fire_at, self.step)
+        state = flow.states[towards[depth]]
+        name = state.name
+        active = self.active
+        active.add(name)
+        # a top-level state without regions, alone: the leaves are known without sorting
+        self._leaves = [state] if len(active) == 1 and not state.regions else None
+        status = self.plan.status.get(name)
+        if status is not None and self.record.get(status.field) != name:
+            self.set_field(status)
+        if state.on_enter:
+            self.run_effects(state.on_enter)
+        if state.timers and not state.final:
+            for timer in state.timers:
+                fire_at = self.fire_at(timer.after, timer.at)
+                if fire_at is not None:
+                    self.pending[timer.id] = self.step
+                    self.armed[timer.id] = TimerRequest(timer.id, fire_at, self.step)
         for region in state.regions:
             if len(towards) > depth + 2 and towards[depth + 1] == region.name:
                 self.enter(towards, depth + 2)
@@ -612,7 +773,10 @@ class _Run:
 
     def set_field(self, effect: fx.SetField) -> None:
         self.effects.append(effect)
-        self.merge({effect.field: effect.value})
+        if not self.own_record:
+            self.record = dict(self.record)
+            self.own_record = True
+        self.record[effect.field] = effect.value
 
     def merge(self, values: Mapping[str, Any]) -> None:
         if not self.own_record:
@@ -639,19 +803,30 @@ class _Run:
 
     # -- result
     def outcome(self) -> Outcome:
-        states = self.flow.states
-        leaves = self.leaves()
-        active = tuple(s.node for s in leaves)
-        completed = tuple(s.node[:-1] for s in leaves if s.final and len(s.node) > 1)
-        new = InstanceState(self.flow.name, self.flow.version, active, completed,
-                            states[active[0][0]].final, self.step,
-                            tuple(sorted(self.pending.items())))
-        return Outcome(new, self.effects, list(self.armed.values()), self.cancelled,
-                       self.taken)
+        leaves = self._leaves if self._leaves is not None else self.leaves()
+        if len(leaves) == 1:
+            leaf = leaves[0]
+            node = leaf.node
+            active: tuple[NodePath, ...] = (node,)
+            if len(node) == 1:
+                completed: tuple[NodePath, ...] = ()
+                final = leaf.final
+            else:
+                completed = (node[:-1],) if leaf.final else ()
+                final = self.flow.states[node[0]].final
+        else:
+            active = tuple(s.node for s in leaves)
+            completed = tuple(s.node[:-1] for s in leaves if s.final and len(s.node) > 1)
+            final = self.flow.states[active[0][0]].final
+        pending = self.pending
+        timers = tuple(sorted(pending.items())) if pending else ()
+        new = _new_state(self.flow.name, self.flow.version, active, completed, final,
+                         self.step, timers)
+        return _new_outcome(new, self.effects, list(self.armed.values()), self.cancelled,
+                            self.taken, None, None, None)
 
 
-def _order(state: StateDef) -> int:
-    return state.order
+_order: Callable[[StateDef], int] = attrgetter("order")
 
 
 def _domain(source: NodePath, target: NodePath) -> int:
