@@ -100,3 +100,9 @@ NOTIFY_DIGEST_MAX_ITEMS = 50
 
 #: Deliveries returned by one ``notify.due()`` call (one scheduler tick).
 NOTIFY_DUE_BATCH = 500
+
+#: Days of recent work candidate profiles (30-day rating, handling time) are computed over.
+PROFILE_WINDOW_DAYS = 30
+
+#: Lowest rating (1-5) that counts as positive in a candidate's 30-day rating.
+GOOD_RATING = 4

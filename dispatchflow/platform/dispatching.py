@@ -22,7 +22,9 @@ Candidate profiles: when the pool entity declares any of the fields
 ``consecutive_anomalies`` (integers), the platform keeps them: accepting adds
 an open task, a rejection or an expiry counts as an anomaly, the record's
 ``completed`` event closes the task and clears the anomalies, ``cancelled``
-closes it. Each change is an ``updated`` event of the candidate, so rules on
+closes it. ``rating_30d`` and ``avg_handling_minutes`` are recomputed from the
+last 30 days of the candidate's records on completion and on a new rating
+(:mod:`.profiles`). Each change is an ``updated`` event of the candidate, so rules on
 the pool entity (e.g. "three anomalies in a row raise an alert") see it.
 """
 
@@ -39,6 +41,7 @@ from ..rules.dispatch import CandidatePool, decide, search_box
 from .actors import Actor
 from .db import audit_log, dispatch_rounds, offers, outbox
 from .facts import flatten
+from .jsonvalues import json_value
 from .step import SYSTEM_USER, Step
 from .storage import from_row
 from .timers import cancel_timers, set_timer
@@ -357,43 +360,57 @@ def assignee_field(step: Step) -> str | None:
 
 def on_record_event(step: Step, event: str, payload: Mapping[str, Any]) -> None:
     """Profile bookkeeping on the dispatched record's own events (see module docs)."""
-    if event not in ("completed", "cancelled"):
+    rated = event == "updated" and "rating" in (payload.get("changed") or ())
+    if event not in ("completed", "cancelled") and not rated:
         return
     field = assignee_field(step)
     assignee = step.record.get(field) if field else None
     if isinstance(assignee, dict):
         assignee = assignee.get("id")
-    withdraw_pending(step, f"record {event}")
+    if not rated:
+        withdraw_pending(step, f"record {event}")
     if assignee is None:
         return
+    from .profiles import recent_stats
+
     if event == "completed":
-        update_profile(step, int(assignee), open_tasks=-1, completed_count=1,
-                 consecutive_anomalies=0)
+        update_profile(step, int(assignee), recent_stats(step, field, int(assignee)),
+                       open_tasks=-1, completed_count=1, consecutive_anomalies=0)
+    elif rated:
+        update_profile(step, int(assignee), recent_stats(step, field, int(assignee)))
     else:
         update_profile(step, int(assignee), open_tasks=-1)
 
 
-def update_profile(step: Step, candidate: int, **deltas: int | None) -> None:
-    """Change a candidate's profile counters (``None`` resets to 0 too; 0 sets 0)."""
+def update_profile(step: Step, candidate: int, absolute: Mapping[str, Any] | None = None,
+                   **deltas: int | None) -> None:
+    """Change a candidate's profile: counters by ``deltas`` (``None`` or 0 for
+    ``consecutive_anomalies`` resets it), other fields to the ``absolute`` values.
+
+    Only fields the pool entity declares are written; a change is audited and is
+    an ``updated`` event of the candidate.
+    """
     pools = {p.pool for p in step.rt.app.policies.values() if p.entity == step.entity}
     for pool in pools:
         entity = step.rt.app.entities[pool]
         table = step.rt.tables[pool]
         wanted = {k: v for k, v in deltas.items() if k in entity.fields}
-        if not wanted:
+        fixed = {k: v for k, v in (absolute or {}).items() if k in entity.fields}
+        if not wanted and not fixed:
             continue
         row = step.conn.execute(select(table).where(table.c.id == candidate)
                                 .with_for_update()).mappings().first()
         if row is None:
             continue
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = dict(fixed)
         for name, delta in wanted.items():
             old = row[name] or 0
             if name == "consecutive_anomalies" and delta in (0, None):
                 values[name] = 0
             else:
                 values[name] = max(0, old + (delta or 0))
-        diff = {k: [row[k], v] for k, v in values.items() if row[k] != v}
+        diff = {k: [json_value(row[k]), json_value(v)] for k, v in values.items()
+                if row[k] != v}
         if not diff:
             continue
         step.conn.execute(update(table).where(table.c.id == candidate)

@@ -168,3 +168,28 @@ def test_fifty_concurrent_claims_have_exactly_one_winner(tmp_path, reference_app
     finally:
         rt.engine.dispose()
         _drop_pg_schema(schema)
+
+
+def test_completion_and_rating_update_the_technician_profile(rt) -> None:
+    from datetime import timedelta
+
+    from dispatchflow.platform.files import store_file
+
+    (t1,) = technicians(rt, 1)
+    clock = [rt.clock()]
+    rt.clock = lambda: clock[0]
+    wo = order(rt, customer(rt))
+    actor = tech(t1)
+    take_action(rt, actor, "work_order", wo, "accept")
+    for action in ("depart", "arrive", "start_service"):
+        take_action(rt, actor, "work_order", wo, action)
+    photo = store_file(rt.engine, b"\x89PNG" + bytes(16), filename="a.png",
+                       content_type="image/png", created_by="t", max_bytes=1 << 20)
+    clock[0] += timedelta(minutes=90)
+    take_action(rt, actor, "work_order", wo, "complete",
+                {"resolution": "换电容", "customer_absent": True, "photos": [photo.id]})
+    profile = get(rt, "technician", t1)
+    assert profile["completed_count"] == 1
+    assert profile["open_tasks"] == 0 and profile["avg_handling_minutes"] == 90.0
+    rt.records.update(SYSTEM_ACTOR, "work_order", wo, {"rating": 5}, expected_version=None)
+    assert get(rt, "technician", t1)["rating_30d"] == 1.0
