@@ -369,7 +369,7 @@ def on_record_event(step: Step, event: str, payload: Mapping[str, Any]) -> None:
         assignee = assignee.get("id")
     if not rated:
         withdraw_pending(step, f"record {event}")
-    if assignee is None:
+    if assignee is None or field is None:
         return
     from .profiles import recent_stats
 
