@@ -46,9 +46,8 @@ def _redis_url() -> str:
 def worker(queues: str, burst: bool, name: str | None) -> None:
     """Run an RQ worker (any number, on any machines) for events, dispatch, notifications.
 
-    A SimpleWorker: jobs run in this process (no fork per job), which is what
-    reaches a few hundred events/s; the database connection pool is shared by
-    its jobs.
+    A SimpleWorker: jobs run in this process (no fork at all), so its database
+    connections die with it and a killed worker leaves no transaction open.
     """
     from redis import Redis
     from rq import Queue, SimpleWorker
@@ -65,7 +64,11 @@ def worker(queues: str, burst: bool, name: str | None) -> None:
     worker_runtime()  # connect and load the active version before the first job
     w = SimpleWorker([Queue(q, connection=connection) for q in names],
                      connection=connection, name=name)
-    w.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+    # No RQ scheduler here: it runs in a forked child, which would inherit this
+    # process's database connections and keep a killed worker's transaction (and its
+    # row locks) alive. Retries are immediate; delayed work is ours (dispatchflow
+    # scheduler), and the sweeper redoes anything lost.
+    w.work(burst=burst, with_scheduler=False, logging_level="WARNING")
 
 
 @click.command()

@@ -113,6 +113,8 @@ outbox = Table(
     # record's later events go on; `dispatchflow jobs failed` lists it, `retry` revives it.
     Column("last_error", Text),
     Column("failed_at", DateTime(timezone=True)),
+    # When the sweeper last re-enqueued it: at most once per sweep interval.
+    Column("swept_at", DateTime(timezone=True)),
     Index("ix_df_outbox_pending", "processed_at", "id"),
     Index("ix_df_outbox_record", "entity", "record_id", "id"),
 )

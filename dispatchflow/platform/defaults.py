@@ -36,9 +36,8 @@ DEFAULT_STRING_LENGTH = 255
 
 # ---------------------------------------------------------------- events, jobs, timers
 
-#: How often RQ retries a failed job, and the waits between tries, in seconds.
+#: How often RQ retries a failed job at once (the sweeper retries later ones).
 JOB_RETRIES = 3
-JOB_RETRY_INTERVALS = (1, 5, 30)
 
 #: How long RQ keeps a finished job's result / a failed job, in seconds.
 JOB_RESULT_TTL = 60

@@ -11,7 +11,8 @@ sweeper and a job run twice changes nothing.
   does not recurse: they run when it returns). A failing job is logged and left
   to the sweeper.
 - :class:`RQQueue` (``REDIS_URL`` set) puts jobs on the named RQ queues
-  (``events``, ``dispatch``, ``notifications``) with ``Retry`` and backoff;
+  (``events``, ``dispatch``, ``notifications``) with immediate retries (the
+  scheduler's sweeper brings back what still fails, with its own delay);
   ``dispatchflow worker`` runs them.
 """
 
@@ -104,7 +105,8 @@ class RQQueue:
 
         if not items:
             return
-        retry = Retry(max=defaults.JOB_RETRIES, interval=list(defaults.JOB_RETRY_INTERVALS))
+        # Immediate retries (no RQ scheduler needed); later ones come from our sweeper.
+        retry = Retry(max=defaults.JOB_RETRIES)
         by_queue: dict[str, list[Any]] = {}
         for queue, job, args in items:
             by_queue.setdefault(queue, []).append(Queue.prepare_data(

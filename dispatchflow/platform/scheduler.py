@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from . import defaults
 from .batch_dispatch import due_batches
@@ -56,16 +56,22 @@ def tick(rt: Runtime, now: datetime | None = None,
     from .notify import service as notify
 
     now = now or rt.clock()
-    fired = fire_due(rt.engine, now)
+    fired, fired_count = fire_due(rt.engine, now)
     jobs: list[tuple[str, str, tuple[Any, ...]]] = [
         ("events", "process_record", (entity, record_id)) for entity, record_id in fired]
     cutoff = now - timedelta(seconds=sweep_after)
-    with rt.engine.connect() as conn:
+    with rt.engine.begin() as conn:
+        # An event is swept at most once per interval: a late timer's event (stored
+        # with its due time) must not be enqueued again on every tick.
+        due = (outbox.c.processed_at.is_(None), outbox.c.failed_at.is_(None),
+               outbox.c.created_at <= cutoff,
+               or_(outbox.c.swept_at.is_(None), outbox.c.swept_at <= cutoff))
         stalled = conn.execute(
-            select(outbox.c.entity, outbox.c.record_id).where(outbox.c.processed_at.is_(None))
-            .where(outbox.c.failed_at.is_(None)).where(outbox.c.created_at <= cutoff)
+            select(outbox.c.entity, outbox.c.record_id).where(*due)
             .group_by(outbox.c.entity, outbox.c.record_id)
             .limit(defaults.SCHEDULER_BATCH)).all()
+        if stalled:
+            conn.execute(update(outbox).where(*due).values(swept_at=now))
         rounds = conn.execute(
             select(dispatch_rounds.c.entity, dispatch_rounds.c.record_id, dispatch_rounds.c.id)
             .where(dispatch_rounds.c.status == "pending")
@@ -81,7 +87,7 @@ def tick(rt: Runtime, now: datetime | None = None,
     jobs.extend(("notifications", "deliver_notification", (int(d),)) for d in deliveries)
     if jobs:
         rt.queue.enqueue_many(jobs)
-    return TickResult(len(fired), len(stalled), len(rounds), len(deliveries))
+    return TickResult(fired_count, len(stalled), len(rounds), len(deliveries))
 
 
 class SchedulerThread(threading.Thread):

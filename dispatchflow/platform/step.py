@@ -51,7 +51,6 @@ class Step:
     depth: int = 0
     version_number: int | None = None
     changed: dict[str, Any] = field(default_factory=dict)
-    changed_by: list[str] = field(default_factory=list)
     emitted: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     notifications: list[tuple[str, str]] = field(default_factory=list)
     entries: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
@@ -100,8 +99,6 @@ class Step:
             return
         self.record[name] = value
         self.changed[name] = flatten(value)
-        if by not in self.changed_by:
-            self.changed_by.append(by)
 
     def tag(self, tag: str, add: bool, by: str) -> None:
         """Add or remove a tag of the working record."""
@@ -114,8 +111,6 @@ class Step:
             return
         self.record["tags"] = tags
         self.changed["tags"] = tags
-        if by not in self.changed_by:
-            self.changed_by.append(by)
 
     def emit(self, event: str, by: str, payload: dict[str, Any] | None = None) -> None:
         """Emit ``event`` (a bare name: an event of this record) after this step."""
@@ -166,12 +161,12 @@ class Step:
         if diff:
             self.conn.execute(audit_log.insert().values(
                 entity=self.entity, record_id=self.record_id, action="system",
-                actor=SYSTEM_USER, channel=", ".join(self.changed_by)[:50] or "system",
+                # why: the timeline entries of the same step name the rules and transitions
+                actor=SYSTEM_USER, channel="system",
                 at=self.utc, changes=diff, version_number=self.rt.version_number))
         self.stored = {**self.stored, **self.changed, "row_version": version}
         self.facts.forget(self.entity, self.record_id)
         self.changed.clear()
-        self.changed_by.clear()
 
     def _write_events(self) -> None:
         if not self.emitted:

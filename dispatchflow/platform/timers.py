@@ -115,10 +115,11 @@ def pending_timers(conn: Connection, entity: str, record_id: int,
 
 
 def fire_due(engine: Engine, now: datetime,
-             limit: int = defaults.SCHEDULER_BATCH) -> list[tuple[str, int]]:
+             limit: int = defaults.SCHEDULER_BATCH) -> tuple[list[tuple[str, int]], int]:
     """Fire the timers due at ``now``: each becomes one outbox event, exactly once.
 
-    Returns the records that got events (for the caller to enqueue after commit).
+    Returns the records that got events (for the caller to enqueue after commit)
+    and how many timers fired.
     """
     skip_locked = engine.dialect.name == "postgresql"
     with engine.begin() as conn:
@@ -130,6 +131,7 @@ def fire_due(engine: Engine, now: datetime,
         rows = conn.execute(query).mappings().all()
         now = now.astimezone(UTC)
         touched: dict[tuple[str, int], None] = {}
+        count = 0
         for row in rows:
             done = conn.execute(update(timers).where(timers.c.id == row["id"])
                                 .where(timers.c.status == "pending")
@@ -144,7 +146,8 @@ def fire_due(engine: Engine, now: datetime,
                 payload={"timer": row["id"], "kind": row["kind"], "key": row["key"],
                          **payload}))
             touched[(row["entity"], int(row["record_id"]))] = None
-    return list(touched)
+            count += 1
+    return list(touched), count
 
 
 def next_due(engine: Engine) -> datetime | None:

@@ -43,6 +43,10 @@ REPO = Path(__file__).resolve().parents[2]
 #: Seconds one settle may take before the test fails with diagnostics.
 SETTLE_TIMEOUT = 120.0
 
+#: Seconds after which a transaction left idle while others wait for its locks fails a
+#: settle at once (no job keeps a transaction open without running statements).
+STUCK_AFTER = 30.0
+
 
 # ---------------------------------------------------------------- PostgreSQL
 
@@ -369,6 +373,18 @@ def _backlog_detail(engine: Any) -> str:
                       and r.xact_age.total_seconds() > 30))
 
 
+def _stuck_sessions(engine: Any, older_than: float) -> list[int]:
+    """Sessions idle in a transaction for ``older_than`` s that other sessions wait for."""
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT pid, extract(epoch FROM now() - xact_start) AS age,"
+            " pg_blocking_pids(pid) AS blocked_by, state"
+            " FROM pg_stat_activity WHERE datname = current_database()")).all()
+    blockers = {b for r in rows for b in (r.blocked_by or [])}
+    return [r.pid for r in rows if r.state == "idle in transaction" and r.pid in blockers
+            and r.age is not None and float(r.age) > older_than]
+
+
 def _running_jobs(redis: Any) -> str:
     from rq import Worker
 
@@ -420,7 +436,7 @@ def wait_quiescent(engine: Any, *, redis: Any = None, procs: Processes | None = 
     """
     started = time.monotonic()
     deadline = started + timeout
-    moved_at, last_nudge = started, 0.0
+    moved_at, last_nudge, last_stuck_check = started, 0.0, started
     calm = lost = 0
     signature: tuple[Any, ...] = ()
     last: dict[str, Any] = {}
@@ -441,8 +457,7 @@ def wait_quiescent(engine: Any, *, redis: Any = None, procs: Processes | None = 
         if calm >= 2:
             return
         now = time.monotonic()
-        current = (last["unprocessed"], last["pending_rounds"], last.get("queued"),
-                   last.get("running"))
+        current = (last["unprocessed"], last["pending_rounds"], last.get("running"))
         if current != signature:
             signature, moved_at = current, now
         lost = lost + 1 if db_busy and not rq_busy else 0
@@ -450,12 +465,17 @@ def wait_quiescent(engine: Any, *, redis: Any = None, procs: Processes | None = 
                 lost >= 2 or now - moved_at >= nudge_every):
             nudge()
             last_nudge = now
-        if now > deadline:
+        stuck: list[int] = []
+        if now - last_stuck_check >= 5.0:
+            stuck, last_stuck_check = _stuck_sessions(engine, STUCK_AFTER), now
+        if now > deadline or stuck:
             detail = _backlog_detail(engine)
             if redis is not None:
                 detail += "\n" + _running_jobs(redis)
-            pytest.fail(f"the system did not become quiescent in {timeout:.0f} s: {last}\n"
-                        f"{detail}\n{procs.logs() if procs else ''}", pytrace=False)
+            what = (f"database sessions {stuck} hold locks in a transaction nobody finishes"
+                    if stuck else f"the system did not become quiescent in {timeout:.0f} s")
+            pytest.fail(f"{what}: {last}\n{detail}\n{procs.logs() if procs else ''}",
+                        pytrace=False)
         time.sleep(0.02 if calm else 0.05)
 
 
