@@ -20,7 +20,7 @@ they never wait.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
@@ -32,6 +32,7 @@ from .db import dispatch_rounds
 from .dispatching import batch_settings, candidates_near, decide_and_offer, tried_candidates
 from .facts import FactLoader
 from .step import Step
+from .storage import as_utc
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -54,7 +55,7 @@ def due_batches(rt: Runtime, conn: Connection, now: datetime) -> list[list[int]]
         groups.setdefault((row.policy, row.batch_key), []).append(row)
     due = []
     for members in groups.values():
-        oldest = min(_aware(r.requested_at) for r in members)
+        oldest = min(as_utc(r.requested_at) for r in members)
         if oldest + window <= now:
             due.append([int(r.id) for r in members])
     return due
@@ -78,7 +79,7 @@ def run_batch(rt: Runtime, round_ids: Iterable[int]) -> None:
             if fresh != "batched":
                 continue
             step = Step.open(rt, conn, rnd["entity"], rnd["record_id"],
-                             _aware(rnd["requested_at"]), facts=facts)
+                             as_utc(rnd["requested_at"]), facts=facts)
             if step is not None:
                 steps.append((step, rnd))
         if not steps:
@@ -112,7 +113,3 @@ def run_batch(rt: Runtime, round_ids: Iterable[int]) -> None:
             step.flush()
             jobs.extend(step.jobs)
     rt.queue.enqueue_many(jobs)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

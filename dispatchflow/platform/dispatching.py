@@ -31,7 +31,7 @@ the pool entity (e.g. "three anomalies in a row raise an alert") see it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, select, update
@@ -43,7 +43,7 @@ from .db import audit_log, dispatch_rounds, offers, outbox
 from .facts import flatten
 from .jsonvalues import json_value
 from .step import SYSTEM_USER, Step
-from .storage import from_row
+from .storage import as_utc, from_row
 from .timers import cancel_timers, set_timer
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def run_round(rt: Runtime, entity: str, record_id: int, round_id: int) -> None:
         if row is None or row["status"] != "pending":
             return
         # The decision is made as of the request, so it does not depend on queue delays.
-        step = Step.open(rt, conn, entity, record_id, _aware(row["requested_at"]))
+        step = Step.open(rt, conn, entity, record_id, as_utc(row["requested_at"]))
         if step is None:
             return
         row = conn.execute(select(dispatch_rounds).where(dispatch_rounds.c.id == round_id)) \
@@ -427,7 +427,3 @@ def update_profile(step: Step, candidate: int, absolute: Mapping[str, Any] | Non
             payload={"id": candidate, "changed": sorted(diff), "actor": SYSTEM_USER,
                      "channel": "dispatch"}))
         step.after_commit("events", "process_record", pool, candidate)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

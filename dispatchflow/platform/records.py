@@ -17,7 +17,7 @@ import builtins
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, asc, desc, false, or_, select, update
@@ -32,7 +32,7 @@ from . import defaults
 from .actors import Actor
 from .db import audit_log, outbox, timeline
 from .jsonvalues import changes, json_record, json_value
-from .storage import from_row, to_row
+from .storage import as_utc, from_row, to_row
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -352,21 +352,17 @@ class RecordService:
             notes = conn.execute(select(timeline).where(timeline.c.entity == entity_name)
                                  .where(timeline.c.record_id == record_id)
                                  .order_by(timeline.c.id)).mappings().all()
-        items = [(_aware(r["at"]), 0, r["id"], {
-            "at": json_value(_aware(r["at"])), "kind": "change", "action": r["action"],
+        items = [(as_utc(r["at"]), 0, r["id"], {
+            "at": json_value(as_utc(r["at"])), "kind": "change", "action": r["action"],
             "actor": r["actor"], "channel": r["channel"], "version": r["version_number"],
             "changes": {k: v for k, v in (r["changes"] or {}).items() if k in readable}})
             for r in rows]
         # What the platform did and why: rules that fired, flow steps, dispatch, SLA...
-        items.extend((_aware(n["at"]), 1, n["id"], {
-            "at": json_value(_aware(n["at"])), "kind": n["kind"], "summary": n["summary"],
+        items.extend((as_utc(n["at"]), 1, n["id"], {
+            "at": json_value(as_utc(n["at"])), "kind": n["kind"], "summary": n["summary"],
             "detail": n["detail"] or {}}) for n in notes)
         items.sort(key=lambda item: item[:3])
         return [item[3] for item in items]
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import (
     BigInteger,
@@ -126,7 +126,12 @@ def build_metadata(app: App) -> MetaData:
 # ------------------------------------------------------------------ conversion
 
 
-def _utc(value: datetime | None) -> datetime | None:
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
+def as_utc(value: datetime | None) -> datetime | None:
+    """A datetime read from the database as an aware UTC one (None stays None)."""
     if value is None:
         return None
     if value.tzinfo is None:  # SQLite hands back naive datetimes; we stored UTC
@@ -152,7 +157,7 @@ def to_row(entity: EntityDef, record: Mapping[str, Any]) -> dict[str, Any]:
         elif f.kind == "duration":
             row[name] = None if value is None else int(value.total_seconds())
         elif f.kind == "datetime":
-            row[name] = _utc(value)
+            row[name] = as_utc(value)
         elif f.kind == "reference":
             row[name] = value.get("id") if isinstance(value, dict) else value
         else:
@@ -190,5 +195,5 @@ def from_row(entity: EntityDef, row: Mapping[str, Any], tz: Any = UTC) -> dict[s
 
 
 def _to_tz(value: datetime | None, tz: Any) -> datetime | None:
-    value = _utc(value)
+    value = as_utc(value)
     return None if value is None else value.astimezone(tz)

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from . import defaults
 from .db import outbox, timers
+from .storage import as_utc
 
 #: Outbox event name of a fired timer (never a bundle event: names there have no underscore
 #: prefix).
@@ -40,7 +41,7 @@ def set_timer(conn: Connection, entity: str, record_id: int, kind: str, key: str
         timers.c.entity == entity).where(timers.c.record_id == record_id).where(
         timers.c.kind == kind).where(timers.c.key == key).where(
         timers.c.status == "pending")).all()
-    if len(existing) == 1 and _aware(existing[0][1]) == fire_at and existing[0][2] == payload:
+    if len(existing) == 1 and as_utc(existing[0][1]) == fire_at and existing[0][2] == payload:
         return int(existing[0][0])
     cancel_timers(conn, entity, record_id, kind, [key])
     result = conn.execute(timers.insert().values(
@@ -77,7 +78,7 @@ def arm_timers(conn: Connection, entity: str, record_id: int, kind: str,
     want = {key: (at.astimezone(UTC), {**payload, "version": version_number})
             for key, (at, payload) in wanted.items()}
     stale = [row.id for key, row in current.items()
-             if want.get(key) != (_aware(row.fire_at), row.payload)]
+             if want.get(key) != (as_utc(row.fire_at), row.payload)]
     if stale:
         conn.execute(update(timers).where(timers.c.id.in_(stale)).values(status="cancelled"))
     fresh = [{"entity": entity, "record_id": record_id, "kind": kind, "key": key,
@@ -141,7 +142,7 @@ def fire_due(engine: Engine, now: datetime,
             payload = dict(row["payload"] or {})
             conn.execute(outbox.insert().values(
                 entity=row["entity"], record_id=row["record_id"], event=TIMER_EVENT,
-                created_at=_aware(row["fire_at"]), attempts=0,
+                created_at=as_utc(row["fire_at"]), attempts=0,
                 version_number=payload.get("version"),
                 payload={"timer": row["id"], "kind": row["kind"], "key": row["key"],
                          **payload}))
@@ -155,8 +156,4 @@ def next_due(engine: Engine) -> datetime | None:
     with engine.connect() as conn:
         value = conn.execute(select(timers.c.fire_at).where(timers.c.status == "pending")
                              .order_by(timers.c.fire_at).limit(1)).scalar()
-    return None if value is None else _aware(value)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None if value is None else as_utc(value)
