@@ -6,9 +6,12 @@ technician per order (on a grid 40 km apart, so every order has its own
 qualified technician), then takes every order through its lifecycle: intake
 (rules, flow, SLA clocks, dispatch decision, offer — processed by the queue),
 accept, depart, arrive, start, complete with the completion report, confirm,
-rating (processed by the queue) until closed. It returns the outbox events
-processed plus the actions taken, divided by the wall time from the first
-intake to the moment nothing is left to process.
+rating (processed by the queue) until closed. ``clients`` threads play the
+people at once (customers filing orders, technicians working their own order,
+the dispatcher confirming), as an API server's request threads would; each
+order's own actions stay in order. It returns the outbox events processed plus
+the actions taken, divided by the wall time from the first intake to the moment
+nothing is left to process.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +108,12 @@ def workers(count: int, env: dict[str, str]) -> Iterator[list[subprocess.Popen]]
             p.wait()
 
 
-def measure(n: int, redis_url: str | None = None, worker_count: int = 2) -> LoadResult:
+#: Client threads driving the platform (see module docs).
+CLIENTS = 4
+
+
+def measure(n: int, redis_url: str | None = None, worker_count: int = 2,
+            clients: int = CLIENTS) -> LoadResult:
     """Take ``n`` orders through their lifecycle (see module docs); inline without Redis."""
     with fresh_database() as url:
         home = tempfile.mkdtemp(prefix="df-bench-home-")
@@ -116,8 +125,8 @@ def measure(n: int, redis_url: str | None = None, worker_count: int = 2) -> Load
             rt = _runtime(env)
             if redis_url:
                 with workers(worker_count, env):
-                    return _drive(rt, n)
-            return _drive(rt, n)
+                    return _drive(rt, n, clients)
+            return _drive(rt, n, clients)
         finally:
             shutil.rmtree(home, ignore_errors=True)
 
@@ -141,9 +150,10 @@ def _runtime(env: dict[str, str]) -> Any:
     return rt
 
 
-def _drive(rt: Any, n: int) -> LoadResult:
+def _drive(rt: Any, n: int, clients: int) -> LoadResult:
     from dispatchflow.platform.actors import SYSTEM_ACTOR, Actor
     from dispatchflow.platform.db import outbox
+    from dispatchflow.platform.files import store_file
     from dispatchflow.platform.runner import take_action
 
     create = rt.records.create
@@ -153,40 +163,52 @@ def _drive(rt: Any, n: int) -> LoadResult:
     techs = [create(SYSTEM_ACTOR, "technician", {
         "name": f"技师{i}", "level": 5, "on_duty": True, "skills": ["aircon"],
         "location": {"lat": lat, "lng": lng}})["id"] for i, (lat, lng) in enumerate(points)]
-    _settle(rt)
-    with rt.engine.connect() as conn:
-        baseline = conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar()
-    dispatcher = Actor("bench-dispatcher", roles=("dispatcher",))
-    started = time.perf_counter()
-    orders = [create(SYSTEM_ACTOR, "work_order", {
-        "title": "空调不制冷", "category": "aircon", "customer": customer,
-        "location": {"lat": lat, "lng": lng}})["id"] for lat, lng in points]
-    _wait_for(rt, orders, "offered")
-    actions = 0
-    from dispatchflow.platform.files import store_file
-
     photo = store_file(rt.engine, b"\x89PNG\r\n\x1a\n" + bytes(64), filename="after.png",
                        content_type="image/png", created_by="bench", max_bytes=1 << 20)
     report = {"resolution": "更换电容", "customer_absent": True, "photos": [photo.id]}
-    for order, tech in zip(orders, techs, strict=True):
+    dispatcher = Actor("bench-dispatcher", roles=("dispatcher",))
+    _settle(rt)
+    with rt.engine.connect() as conn:
+        baseline = conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar()
+
+    def file_order(point: tuple[float, float]) -> int:
+        return int(create(SYSTEM_ACTOR, "work_order", {
+            "title": "空调不制冷", "category": "aircon", "customer": customer,
+            "location": {"lat": point[0], "lng": point[1]}})["id"])
+
+    def work_order(order: int, tech: int) -> int:
         actor = Actor(f"tech{tech}", roles=("technician",), attributes={"technician": tech})
         for action in ("accept", "depart", "arrive", "start_service"):
             take_action(rt, actor, "work_order", order, action)
         take_action(rt, actor, "work_order", order, "complete", report)
-        actions += 5
-    _wait_for(rt, orders, "completed")
-    for order in orders:
+        return 5
+
+    def close_order(order: int) -> int:
         take_action(rt, dispatcher, "work_order", order, "confirm_completion")
         rt.records.update(SYSTEM_ACTOR, "work_order", order, {"rating": 5},
                           expected_version=None)
-        actions += 1
-    _wait_for(rt, orders, "closed")
-    _settle(rt)
-    seconds = time.perf_counter() - started
+        return 1
+
+    with ThreadPoolExecutor(clients) as pool:
+        started = time.perf_counter()
+        orders = _all(pool, file_order, [(p,) for p in points])
+        _wait_for(rt, orders, "offered")
+        actions = sum(_all(pool, work_order, list(zip(orders, techs, strict=True))))
+        _wait_for(rt, orders, "completed")
+        actions += sum(_all(pool, close_order, [(o,) for o in orders]))
+        _wait_for(rt, orders, "closed")
+        _settle(rt)
+        seconds = time.perf_counter() - started
     with rt.engine.connect() as conn:
         total = conn.execute(sa.select(sa.func.count()).select_from(outbox)
                              .where(outbox.c.processed_at.is_not(None))).scalar()
     return LoadResult(n, int(total) - int(baseline), actions, seconds)
+
+
+def _all(pool: ThreadPoolExecutor, fn: Callable[..., int],
+         calls: Iterable[tuple[Any, ...]]) -> list[int]:
+    """``fn(*args)`` for every call on the pool's threads; results in order, errors raised."""
+    return [f.result() for f in [pool.submit(fn, *args) for args in calls]]
 
 
 def _wait_for(rt: Any, orders: list[int], status: str, timeout: float = 600) -> None:

@@ -52,7 +52,7 @@ def worker(queues: str, burst: bool, name: str | None) -> None:
     from redis import Redis
     from rq import Queue, SimpleWorker
 
-    from .platform.jobs import worker_runtime
+    from .platform.jobs import warm_up, worker_runtime
 
     connection = Redis.from_url(_redis_url())
     names = [q.strip() for q in queues.split(",") if q.strip()]
@@ -61,7 +61,7 @@ def worker(queues: str, burst: bool, name: str | None) -> None:
         click.echo(f"unknown queue(s): {', '.join(unknown)}; queues are {', '.join(QUEUES)}",
                    err=True)
         sys.exit(2)
-    worker_runtime()  # connect and load the active version before the first job
+    warm_up(worker_runtime())  # connect and load the active version before the first job
     w = SimpleWorker([Queue(q, connection=connection) for q in names],
                      connection=connection, name=name)
     # No RQ scheduler here: it runs in a forked child, which would inherit this

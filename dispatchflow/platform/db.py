@@ -237,8 +237,15 @@ files = Table(
 )
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets foreign keys on and WAL journaling."""
+def make_engine(url: str, *, derived_work: bool = False, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite gets foreign keys on and WAL journaling.
+
+    ``derived_work`` is for processes that only commit work derived from what is
+    already stored (workers): on PostgreSQL their commits do not wait for the
+    disk (a server crash can only undo work that is then simply done again) and
+    connections are not pinged before use (a job that meets a dead connection
+    fails and is retried).
+    """
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False})
         engine = create_engine(url, **kwargs)
@@ -251,7 +258,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    if not derived_work:
+        return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "postgresql":
+        @event.listens_for(engine, "connect")
+        def _asynchronous_commit(dbapi_conn: Any, _record: Any) -> None:
+            with dbapi_conn.cursor() as cur:
+                cur.execute("SET synchronous_commit = off")
+            dbapi_conn.commit()
+    return engine
 
 
 def create_system_tables(engine: Engine) -> None:

@@ -39,8 +39,9 @@ DEFAULT_STRING_LENGTH = 255
 #: How often RQ retries a failed job at once (the sweeper retries later ones).
 JOB_RETRIES = 3
 
-#: How long RQ keeps a finished job's result / a failed job, in seconds.
-JOB_RESULT_TTL = 60
+#: How long RQ keeps a finished job's result / a failed job, in seconds (results are
+#: never read: the database holds what a job did).
+JOB_RESULT_TTL = 0
 JOB_FAILURE_TTL = 7 * 24 * 3600
 
 #: Failures after which an outbox event is parked (listed by `dispatchflow jobs failed`).
@@ -48,6 +49,10 @@ EVENT_MAX_ATTEMPTS = 5
 
 #: Events of one record processed in one transaction (one lock, one commit).
 EVENTS_PER_TRANSACTION = 20
+
+#: Records an RQ drain job takes per round, and how long it runs before handing over.
+DRAIN_RECORDS = 50
+DRAIN_SECONDS = 10.0
 
 #: Seconds a worker keeps using the active app version before checking for a new one.
 VERSION_CHECK_SECONDS = 1.0

@@ -44,7 +44,6 @@ from .facts import flatten
 from .jsonvalues import json_value
 from .step import SYSTEM_USER, Step
 from .storage import as_utc, from_row
-from .timers import cancel_timers, set_timer
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -171,8 +170,8 @@ def decide_and_offer(step: Step, rnd: dict[str, Any], *, forced: Any = None,
         assert result.inserted_primary_key is not None
         offer_id = int(result.inserted_primary_key[0])
         if expires is not None:
-            set_timer(step.conn, step.entity, step.record_id, "offer", str(offer_id), expires,
-                      step.now, {"offer": offer_id, "round": rnd["id"]})
+            step.timers.set("offer", str(offer_id), expires, step.now,
+                            {"offer": offer_id, "round": rnd["id"]})
     step.emit(OFFERED, f"policy {policy_decl.name}",
               {"round": rnd["id"], "candidates": [c.id for c in chosen], "mode": strategy})
 
@@ -234,7 +233,7 @@ def before_action(step: Step, actor: Actor, action: str) -> None:
                                 .values(state="accepted", answered_at=step.utc))
     if claimed.rowcount != 1:
         raise ConflictError("this order is no longer offered to you")
-    cancel_timers(step.conn, step.entity, step.record_id, "offer", [str(offer["id"])])
+    step.timers.cancel("offer", [str(offer["id"])])
     withdraw_pending(step, f"accepted by {offer['candidate_id']}")
     step.conn.execute(update(dispatch_rounds).where(dispatch_rounds.c.id == offer["round_id"])
                       .values(status="done"))
@@ -255,7 +254,7 @@ def after_action(step: Step, actor: Actor, action: str) -> None:
         return
     step.conn.execute(update(offers).where(offers.c.id == offer["id"])
                       .values(state="rejected", answered_at=step.utc))
-    cancel_timers(step.conn, step.entity, step.record_id, "offer", [str(offer["id"])])
+    step.timers.cancel("offer", [str(offer["id"])])
     step.note("dispatch", f"offer {offer['id']} rejected by {offer['candidate_id']}",
               {"offer": offer["id"], "candidate": offer["candidate_id"]})
     update_profile(step, int(offer["candidate_id"]), rejected_count=1, consecutive_anomalies=1)
@@ -314,7 +313,7 @@ def withdraw_pending(step: Step, reason: str) -> None:
         return
     step.conn.execute(update(offers).where(offers.c.id.in_(pending))
                       .values(state="withdrawn", answered_at=step.utc, reason=reason))
-    cancel_timers(step.conn, step.entity, step.record_id, "offer", [str(i) for i in pending])
+    step.timers.cancel("offer", [str(i) for i in pending])
 
 
 def _has_offers(step: Step) -> bool:

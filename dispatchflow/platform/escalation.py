@@ -43,7 +43,6 @@ from .actors import Actor
 from .db import flow_instances
 from .slaclocks import clock_states
 from .step import Step
-from .timers import cancel_timers, set_timer
 
 if TYPE_CHECKING:
     from .instances import Instance
@@ -55,14 +54,15 @@ TIMER_KIND = "escalation"
 NOTE_KIND = "escalation"
 
 
-def update_ladders(step: Step, inst: Instance, flow: CompiledFlow) -> None:
+def update_ladders(step: Step, inst: Instance, flow: CompiledFlow,
+                   clocks: Mapping[str, ClockState] | None = None) -> None:
     """Start, re-arm or stop the instance's ladders after a step (see module docs).
 
+    ``clocks`` are the instance's SLA clocks now, when the caller has them.
     Changes ``inst.sla`` in place; the caller writes the instance row.
     """
     if not flow.escalations:
         return
-    clocks = None
     for ladder in flow.escalations.values():
         if ladder.clock is None:
             _update_stay(step, inst, ladder)
@@ -198,19 +198,17 @@ def _arm(step: Step, inst: Instance, ladder: EscalationDef, anchor_at: datetime,
          anchor: str, fired: set[int]) -> set[int]:
     """Set a timer per level still to fire for ``anchor``; returns the levels still fired."""
     arm, still = plan_levels(ladder, anchor_at, fired, step.now)
-    cancel_timers(step.conn, step.entity, step.record_id, TIMER_KIND,
-                  [_key(inst, ladder, n) for n in still])
+    step.timers.cancel(TIMER_KIND, [_key(inst, ladder, n) for n in still])
     for number, at in arm:
-        set_timer(step.conn, step.entity, step.record_id, TIMER_KIND,
-                  _key(inst, ladder, number), at, step.now,
-                  {"instance": inst.id, "ladder": ladder.name, "level": number,
-                   "anchor": anchor}, version_number=inst.version)
+        step.timers.set(TIMER_KIND, _key(inst, ladder, number), at, step.now,
+                        {"instance": inst.id, "ladder": ladder.name, "level": number,
+                         "anchor": anchor}, version_number=inst.version)
     return still
 
 
 def _cancel(step: Step, inst: Instance, ladder: EscalationDef) -> None:
-    cancel_timers(step.conn, step.entity, step.record_id, TIMER_KIND,
-                  [_key(inst, ladder, level.number) for level in ladder.levels])
+    step.timers.cancel(TIMER_KIND, [_key(inst, ladder, level.number)
+                                    for level in ladder.levels])
 
 
 def _key(inst: Instance, ladder: EscalationDef, number: int) -> str:

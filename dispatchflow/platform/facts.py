@@ -4,17 +4,18 @@ Rules, flows and notifications read paths like ``work_order.customer.tier``:
 the ``customer`` reference must be a dict, not an id. :class:`FactLoader`
 reads a record and follows its references to :data:`defaults.FACTS_DEPTH`
 levels (one query per referenced record, cached for the loader's life, which
-is one event). :func:`flatten` turns such a record back into stored values.
+is one transaction: writes made in it go through :meth:`FactLoader.written`).
+:func:`flatten` turns such a record back into stored values.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from . import defaults
+from .statements import row_by_id
 from .storage import from_row
 
 if TYPE_CHECKING:
@@ -30,27 +31,52 @@ class FactLoader:
         self.conn = conn
         self.depth = depth
         self._rows: dict[tuple[str, int], dict[str, Any] | None] = {}
+        self._raw: dict[tuple[str, int], dict[str, Any]] = {}
+        #: Other state read once per transaction, kept by its owner module (a record's
+        #: flow instances, its pending timers), keyed by (owner, entity, record id).
+        self.memo: dict[tuple[str, str, int], Any] = {}
 
-    def row(self, entity: str, record_id: int, lock: bool = False) -> dict[str, Any] | None:
-        """The stored record (references as ids, plus ``row_version``), or None."""
+    def row(self, entity: str, record_id: int, lock: bool = False,
+            skip_locked: bool = False) -> dict[str, Any] | None:
+        """The stored record (references as ids, plus ``row_version``), or None.
+
+        ``lock`` locks the row (``skip_locked``: None, not waiting, when another
+        transaction holds it; PostgreSQL only).
+        """
         key = (entity, int(record_id))
         if lock or key not in self._rows:
-            table = self.rt.tables[entity]
-            query = select(table).where(table.c.id == record_id)
-            if lock:
-                query = query.with_for_update()
-            found = self.conn.execute(query).mappings().first()
+            mode = ("skip" if skip_locked else "wait") if lock else None
+            found = self.conn.execute(row_by_id(self.rt.tables[entity], mode),
+                                      {"record_id": int(record_id)}).mappings().first()
             rec = None
             if found is not None:
-                rec = from_row(self.rt.app.entities[entity], dict(found), self.rt.tz)
-                rec["row_version"] = found["row_version"]
-                rec["deleted_at"] = found["deleted_at"]
+                self._raw[key] = dict(found)
+                rec = self._record(entity, self._raw[key])
             self._rows[key] = rec
         return self._rows[key]
 
+    def _record(self, entity: str, raw: dict[str, Any]) -> dict[str, Any]:
+        rec = from_row(self.rt.app.entities[entity], raw, self.rt.tz)
+        rec["row_version"] = raw["row_version"]
+        rec["deleted_at"] = raw["deleted_at"]
+        return rec
+
+    def written(self, entity: str, record_id: int, columns: dict[str, Any]) -> None:
+        """The caller updated these columns of a record in this transaction: keep the
+        cached copy equal to the row (read again next time if it is not cached)."""
+        key = (entity, int(record_id))
+        raw = self._raw.get(key)
+        if raw is None:
+            self._rows.pop(key, None)
+            return
+        raw.update(columns)
+        self._rows[key] = self._record(entity, raw)
+
     def forget(self, entity: str, record_id: int) -> None:
-        """Drop a cached record (after the caller changed it)."""
-        self._rows.pop((entity, int(record_id)), None)
+        """Drop a cached record (after the caller changed it in a way not told)."""
+        key = (entity, int(record_id))
+        self._rows.pop(key, None)
+        self._raw.pop(key, None)
 
     def record(self, entity: str, record_id: int, lock: bool = False) -> dict[str, Any] | None:
         """The record with references expanded (a fresh dict the caller may change)."""

@@ -19,8 +19,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
-
 from ..flows import (
     ActionTaken,
     CompiledFlow,
@@ -36,8 +34,8 @@ from ..flows import (
 from .db import flow_instances
 from .escalation import update_ladders
 from .slaclocks import update_clocks
+from .statements import INSTANCES_OF, UPDATE_INSTANCE
 from .step import Step
-from .timers import cancel_timers, insert_timers
 
 
 @dataclass
@@ -53,14 +51,21 @@ class Instance:
 
 
 def instances_of(step: Step, flow: str | None = None) -> list[Instance]:
-    """The record's flow instances (of ``flow`` when given), oldest first."""
-    query = select(flow_instances).where(flow_instances.c.entity == step.entity) \
-        .where(flow_instances.c.record_id == step.record_id)
-    if flow is not None:
-        query = query.where(flow_instances.c.flow == flow)
-    rows = step.conn.execute(query.order_by(flow_instances.c.id)).mappings().all()
-    return [Instance(r["id"], r["flow"], r["version_number"], InstanceState.from_dict(r["state"]),
-                     list(r["history"] or []), dict(r["sla"] or {})) for r in rows]
+    """The record's flow instances (of ``flow`` when given), oldest first.
+
+    Read once per transaction: the same objects are handed out again, and every
+    change goes through them (the transaction holds the record's lock).
+    """
+    key = ("instances", step.entity, step.record_id)
+    loaded: list[Instance] | None = step.facts.memo.get(key)
+    if loaded is None:
+        rows = step.conn.execute(INSTANCES_OF, {"entity": step.entity,
+                                                "record_id": step.record_id}).mappings().all()
+        loaded = step.facts.memo[key] = [
+            Instance(r["id"], r["flow"], r["version_number"],
+                     InstanceState.from_dict(r["state"]), list(r["history"] or []),
+                     dict(r["sla"] or {})) for r in rows]
+    return [i for i in loaded if flow is None or i.flow == flow]
 
 
 def compiled(step: Step, inst: Instance) -> CompiledFlow:
@@ -89,6 +94,7 @@ def start_flows(step: Step, names: list[str] | None, by: str) -> None:
         assert result.inserted_primary_key is not None
         inst = Instance(int(result.inserted_primary_key[0]), flow.name, version.number,
                         outcome.state, [], {})
+        step.facts.memo[("instances", step.entity, step.record_id)].append(inst)
         step.note("flow", f"flow {flow.name} started ({by})",
                   {"flow": flow.name, "version": version.number})
         _settle(step, inst, flow, outcome, None)
@@ -153,10 +159,9 @@ def _settle(step: Step, inst: Instance, flow: CompiledFlow, outcome: Outcome,
     """Apply an accepted outcome: effects, timers, timeline, SLA clocks, stored state."""
     step.apply(outcome.effects)
     # The transition function cancels a re-entered state's timer before setting it again.
-    cancel_timers(step.conn, step.entity, step.record_id, "flow",
-                  [f"{inst.id}:{t}" for t in outcome.timers_to_cancel])
+    step.timers.cancel("flow", [f"{inst.id}:{t}" for t in outcome.timers_to_cancel])
     if outcome.timers_to_set:
-        insert_timers(step.conn, step.entity, step.record_id, "flow", [
+        step.timers.insert("flow", [
             (f"{inst.id}:{req.timer_id}", req.fire_at,
              {"instance": inst.id, "timer_id": req.timer_id, "step": req.state_step})
             for req in outcome.timers_to_set], step.now, version_number=inst.version)
@@ -176,11 +181,11 @@ def _settle(step: Step, inst: Instance, flow: CompiledFlow, outcome: Outcome,
             entry["targets"] = {k: v.total_seconds() for k, v in targets.items()}
         inst.history.append(entry)
     inst.state = outcome.state
-    update_clocks(step, inst.id, inst.version, flow, inst.history, inst.sla)
-    update_ladders(step, inst, flow)
-    step.conn.execute(update(flow_instances).where(flow_instances.c.id == inst.id).values(
-        state=inst.state.to_dict(), history=inst.history, sla=inst.sla,
-        ended=inst.state.final, updated_at=step.utc))
+    clocks = update_clocks(step, inst.id, inst.version, flow, inst.history, inst.sla)
+    update_ladders(step, inst, flow, clocks)
+    step.conn.execute(UPDATE_INSTANCE, {
+        "where_id": inst.id, "state": inst.state.to_dict(), "history": inst.history,
+        "sla": inst.sla, "ended": inst.state.final, "updated_at": step.utc})
 
 
 def _targets_moved(step: Step, inst: Instance, flow: CompiledFlow) -> bool:

@@ -22,7 +22,14 @@ def process_record(rt: Runtime, entity: str, record_id: int) -> int:
     """Process the record's pending outbox events, in order."""
     from .runner import process_record as drain
 
-    return drain(rt, entity, int(record_id))
+    return drain(rt, entity, int(record_id)) or 0
+
+
+def process_pending(rt: Runtime) -> int:
+    """Process the pending events of every record (how RQ workers take events)."""
+    from .runner import process_pending as drain_all
+
+    return drain_all(rt)
 
 
 def dispatch_round(rt: Runtime, entity: str, record_id: int, round_id: int) -> None:
@@ -39,15 +46,16 @@ def dispatch_batch(rt: Runtime, *round_ids: int) -> None:
     run_batch(rt, [int(i) for i in round_ids])
 
 
-def deliver_notification(rt: Runtime, delivery_id: int) -> str:
-    """Send one notification delivery (email, webhook or inbox)."""
+def deliver_notification(rt: Runtime, *delivery_ids: int) -> list[str]:
+    """Send notification deliveries (email, webhook or inbox), one after another."""
     from .notify import service as notify
 
-    return notify.deliver(rt.engine, int(delivery_id), rt.clock())
+    return [notify.deliver(rt.engine, int(i), rt.clock()) for i in delivery_ids]
 
 
 JOBS: dict[str, Callable[..., Any]] = {
     "process_record": process_record,
+    "process_pending": process_pending,
     "dispatch_round": dispatch_round,
     "dispatch_batch": dispatch_batch,
     "deliver_notification": deliver_notification,
@@ -72,12 +80,35 @@ def worker_runtime() -> Runtime:
     global _worker_runtime
     if _worker_runtime is None or _worker_runtime[0] != os.getpid():
         from .config import Settings
+        from .db import make_engine
         from .runtime import Runtime
 
-        _worker_runtime = (os.getpid(), Runtime(Settings.from_env()))
+        settings = Settings.from_env()
+        engine = make_engine(settings.database_url, derived_work=True)
+        _worker_runtime = (os.getpid(), Runtime(settings, engine=engine, derived_work=True))
     return _worker_runtime[1]
+
+
+def warm_up(rt: Runtime) -> None:
+    """Load what jobs need before the first one: the active version, its flows, and the
+    modules jobs import on first use (a worker's first jobs would pay for it)."""
+    from . import batch_dispatch, dispatching, runner  # noqa: F401
+    from .notify import service  # noqa: F401
+
+    rt.refresh()
+    from .runtime import NoActiveVersion
+
+    try:
+        rt.flows_of(rt.version_number)
+    except NoActiveVersion:  # nothing published yet: the first job loads it
+        pass
 
 
 def rq_entry(job: str, *args: Any) -> Any:
     """What RQ runs: the named job with this worker process's runtime."""
-    return run(worker_runtime(), job, *args)
+    rt = worker_runtime()
+    from .queue import RQQueue
+
+    if isinstance(rt.queue, RQQueue):
+        rt.queue.started(job, args)
+    return run(rt, job, *args)

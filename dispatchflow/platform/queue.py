@@ -13,7 +13,18 @@ sweeper and a job run twice changes nothing.
 - :class:`RQQueue` (``REDIS_URL`` set) puts jobs on the named RQ queues
   (``events``, ``dispatch``, ``notifications``) with immediate retries (the
   scheduler's sweeper brings back what still fails, with its own delay);
-  ``dispatchflow worker`` runs them.
+  ``dispatchflow worker`` runs them. Workers pull events rather than take a
+  job per record: a request to process a record's events wakes one
+  ``process_pending`` job, which drains every record with pending events
+  (:func:`~.runner.process_pending`); so a burst of commits costs a few jobs,
+  not one each.
+
+Both coalesce: a job that is already waiting with the same arguments and has
+not started yet is not queued again (it will see everything committed before it
+starts). RQ marks a waiting job with a short-lived Redis key that the job
+deletes when it starts (:func:`started`); the key expires on its own, so a key
+left behind by a lost job delays the sweeper's recovery by at most
+:data:`COALESCE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -33,6 +44,19 @@ log = logging.getLogger(__name__)
 
 #: The RQ queues, in the order a worker serving all of them takes jobs.
 QUEUES = ("events", "dispatch", "notifications")
+
+#: Jobs that coalesce (see module docs): draining a record's events, or all pending ones.
+COALESCED = frozenset({"process_record", "process_pending"})
+
+#: Lifetime of the Redis key marking a coalesced job as waiting, in seconds.
+COALESCE_SECONDS = 30
+
+
+def coalesce_key(job: str, args: tuple[Any, ...]) -> str | None:
+    """The Redis key marking ``job(*args)`` as waiting (None: the job does not coalesce)."""
+    if job not in COALESCED:
+        return None
+    return "dispatchflow:waiting:" + job + ":" + ":".join(str(a) for a in args)
 
 
 class JobQueue(Protocol):
@@ -60,7 +84,9 @@ class InlineQueue:
     def enqueue_many(self, items: list[tuple[str, str, tuple[Any, ...]]]) -> None:
         from . import jobs
 
-        self._pending.extend((job, args) for _, job, args in items)
+        for _, job, args in items:
+            if job not in COALESCED or (job, args) not in self._pending:
+                self._pending.append((job, args))
         if getattr(self._local, "draining", False):
             return
         self._local.draining = True
@@ -103,6 +129,7 @@ class RQQueue:
     def enqueue_many(self, items: list[tuple[str, str, tuple[Any, ...]]]) -> None:
         from rq import Queue, Retry
 
+        items = self._not_waiting(_pull_events(items))
         if not items:
             return
         # Immediate retries (no RQ scheduler needed); later ones come from our sweeper.
@@ -116,6 +143,40 @@ class RQQueue:
             for queue, data in by_queue.items():
                 self.queue(queue).enqueue_many(data, pipeline=pipe)
             pipe.execute()
+
+    def _not_waiting(self, items: list[tuple[str, str, tuple[Any, ...]]]
+                     ) -> list[tuple[str, str, tuple[Any, ...]]]:
+        """``items`` without coalesced jobs already waiting (marking the others waiting)."""
+        keys = {i: coalesce_key(job, args) for i, (_, job, args) in enumerate(items)}
+        marked = {i: k for i, k in keys.items() if k is not None}
+        if not marked:
+            return items
+        with self.redis.pipeline(transaction=False) as pipe:
+            for key in marked.values():
+                pipe.set(key, 1, nx=True, ex=COALESCE_SECONDS)
+            fresh = dict(zip(marked, pipe.execute(), strict=True))
+        return [item for i, item in enumerate(items) if fresh.get(i, True)]
+
+    def started(self, job: str, args: tuple[Any, ...]) -> None:
+        """A job is starting: it no longer stands for work committed from now on."""
+        key = coalesce_key(job, args)
+        if key is not None:
+            self.redis.delete(key)
+
+
+def _pull_events(items: list[tuple[str, str, tuple[Any, ...]]]
+                 ) -> list[tuple[str, str, tuple[Any, ...]]]:
+    """``items`` with requests to process records' events replaced by one request to
+    process all pending events (see module docs)."""
+    out: list[tuple[str, str, tuple[Any, ...]]] = []
+    woken = False
+    for queue, job, args in items:
+        if job != "process_record":
+            out.append((queue, job, args))
+        elif not woken:
+            out.append(("events", "process_pending", ()))
+            woken = True
+    return out
 
 
 def make_queue(runtime: Runtime) -> JobQueue:

@@ -25,6 +25,7 @@ learns at once whether it was allowed) in one transaction with the same lock.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ from . import defaults, instances
 from .actors import Actor
 from .db import outbox
 from .facts import FactLoader
+from .statements import MARK_PROCESSED, PENDING_EVENTS, PENDING_RECORDS
 from .step import Step
 from .timers import TIMER_EVENT
 
@@ -46,78 +48,158 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def process_record(rt: Runtime, entity: str, record_id: int) -> int:
+def process_record(rt: Runtime, entity: str, record_id: int, *,
+                   wait: bool = True) -> int | None:
     """Process the record's pending events in order (see module docs); returns how many.
 
     Up to :data:`defaults.EVENTS_PER_TRANSACTION` events share one transaction
-    (one lock, one commit). When one of them fails, the batch is rolled back and
-    the events are taken again one per transaction, so the failing one is
-    counted (and parked after too many tries) without holding up the others.
+    (one lock, one commit), including the events that processing them emits for
+    the same record. When one of them fails, the batch is rolled back and the
+    events are taken again one per transaction, so the failing one is counted
+    (and parked after too many tries) without holding up the others.
+
+    With ``wait=False`` a record locked by another transaction is left alone
+    (PostgreSQL): the result is then None if nothing could be done.
     """
     done, batch = 0, defaults.EVENTS_PER_TRANSACTION
     while True:
         try:
-            count, jobs = _drain(rt, entity, record_id, batch)
+            count, more, jobs = _drain(rt, entity, record_id, batch, wait)
         except _BatchFailed:
             batch = 1
             continue
-        if not count:
-            return done
+        except _Busy:
+            return done or None
         done += count
-        # Events emitted for this record are taken by the next round of this loop.
+        # Events emitted for this record are taken by this loop, not by another job.
         own = ("events", "process_record", (entity, record_id))
         jobs = [j for j in jobs if j != own]
         if jobs:
             rt.queue.enqueue_many(jobs)
+        if not more:
+            return done
+
+
+def process_pending(rt: Runtime) -> int:
+    """Process every record with pending events, oldest event first; returns how many.
+
+    How RQ workers take events (:class:`~.queue.RQQueue` wakes one such job
+    instead of a job per record): rounds of up to :data:`defaults.DRAIN_RECORDS`
+    records, each drained by :func:`process_record` without waiting for a record
+    another worker (or a user's action) holds. The job ends when no record is
+    pending; when it skipped a held record, or ran for
+    :data:`defaults.DRAIN_SECONDS`, it wakes another such job first, so
+    nothing committed is left waiting. A record whose events fail is left for
+    the next job (its failures are counted), and the job then fails, so RQ
+    retries it and the failure shows in ``dispatchflow jobs failed``.
+    """
+    done, deadline = 0, time.monotonic() + defaults.DRAIN_SECONDS
+    failed: list[tuple[str, int]] = []
+    while True:
+        records = _pending_records(rt, exclude=failed)
+        if not records:
+            break
+        held = False
+        for entity, record_id in records:
+            try:
+                count = process_record(rt, entity, record_id, wait=False)
+            except Exception:
+                log.exception("events of %s %s failed", entity, record_id)
+                failed.append((entity, record_id))
+                continue
+            held = held or count is None
+            done += count or 0
+        if held or time.monotonic() > deadline:
+            rt.queue.enqueue("events", "process_pending")
+            break
+    if failed:
+        raise RuntimeError(f"events of {len(failed)} record(s) failed: "
+                           + ", ".join(f"{e} {i}" for e, i in failed[:10]))
+    return done
+
+
+def _pending_records(rt: Runtime, exclude: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Records with unprocessed, unparked events, oldest event first (a round's worth)."""
+    with rt.engine.connect() as conn:
+        rows = conn.execute(PENDING_RECORDS, {
+            "limit": defaults.DRAIN_RECORDS + len(exclude)}).all()
+    skip = set(exclude)
+    return [(str(e), int(r)) for e, r in rows if (e, int(r)) not in skip]
 
 
 class _BatchFailed(Exception):
     """An event of a multi-event batch failed: retry them one at a time."""
 
 
-def _drain(rt: Runtime, entity: str, record_id: int,
-           batch: int) -> tuple[int, list[tuple[str, str, tuple[Any, ...]]]]:
-    """Process up to ``batch`` pending events of the record in one transaction."""
+class _Busy(Exception):
+    """The record is locked by another transaction (and the caller would not wait)."""
+
+
+def _drain(rt: Runtime, entity: str, record_id: int, batch: int, wait: bool = True
+           ) -> tuple[int, bool, list[tuple[str, str, tuple[Any, ...]]]]:
+    """Process up to ``batch`` pending events of the record in one transaction.
+
+    Returns how many were processed, whether more may be pending (the batch was
+    full) and the jobs to enqueue after the commit. Events stored by others
+    after this transaction's reads come with their own job (every commit that
+    stores an event enqueues one), so an unfilled batch means the record is done.
+    """
     jobs: list[tuple[str, str, tuple[Any, ...]]] = []
     event_id = None
+    taken: list[int] = []
     try:
         with rt.engine.begin() as conn:
-            if rt.engine.dialect.name == "postgresql":
+            if rt.engine.dialect.name == "postgresql" and not rt.derived_work:
                 # Processing is derived from committed intake and is idempotent: if the
                 # server crashes before this commit reaches disk, the events are simply
                 # still unprocessed and are taken again. Intake commits stay synchronous.
                 conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-            facts = _lock_record(rt, conn, entity, record_id)
+            facts = _lock_record(rt, conn, entity, record_id, wait)
             if facts is None:
-                return 0, jobs
-            events = conn.execute(
-                select(outbox).where(outbox.c.entity == entity)
-                .where(outbox.c.record_id == record_id)
-                .where(outbox.c.processed_at.is_(None))
-                .where(outbox.c.failed_at.is_(None))
-                .order_by(outbox.c.id).limit(batch)).mappings().all()
-            for ev in events:
-                event_id = ev["id"]
-                jobs.extend(_process(rt, conn, dict(ev), facts))
-            if events:
-                conn.execute(update(outbox).where(outbox.c.id.in_([e["id"] for e in events]))
-                             .values(processed_at=datetime.now(UTC),
-                                     attempts=outbox.c.attempts + 1))
+                return 0, False, jobs
+            after = 0
+            while len(taken) < batch:
+                events = conn.execute(PENDING_EVENTS, {
+                    "entity": entity, "record_id": record_id, "after": after,
+                    "limit": batch - len(taken)}).mappings().all()
+                emitted = False
+                for ev in events:
+                    event_id = ev["id"]
+                    step_jobs = _process(rt, conn, dict(ev), facts)
+                    emitted = emitted or ("events", "process_record",
+                                          (entity, record_id)) in step_jobs
+                    jobs.extend(step_jobs)
+                    taken.append(ev["id"])
+                    after = ev["id"]
+                if not emitted:  # nothing new for this record was stored by this batch
+                    break
+            if taken:
+                conn.execute(MARK_PROCESSED, {"ids": taken, "at": datetime.now(UTC)})
+    except _Busy:
+        raise
     except Exception as exc:
         if batch > 1:
             raise _BatchFailed() from exc
         if event_id is not None:
             _record_failure(rt, event_id, exc)
         raise
-    return len(events), jobs
+    return len(taken), len(taken) >= batch, jobs
 
 
-def _lock_record(rt: Runtime, conn: Any, entity: str, record_id: int) -> FactLoader | None:
-    """Lock the record's row (a loader holding it), or None when it does not exist."""
+def _lock_record(rt: Runtime, conn: Any, entity: str, record_id: int,
+                 wait: bool = True) -> FactLoader | None:
+    """Lock the record's row (a loader holding it), or None when it does not exist.
+
+    Raises :class:`_Busy` when ``wait`` is false and another transaction holds it.
+    """
     if entity not in rt.tables:
         return None
     facts = FactLoader(rt, conn)
-    if facts.row(entity, record_id, lock=True) is None:  # its events can never be processed
+    if facts.row(entity, record_id, lock=True, skip_locked=not wait) is None:
+        facts.forget(entity, record_id)
+        if not wait and facts.row(entity, record_id) is not None:
+            raise _Busy()
+        # The record does not exist: its events can never be processed.
         conn.execute(update(outbox).where(outbox.c.entity == entity)
                      .where(outbox.c.record_id == record_id)
                      .where(outbox.c.processed_at.is_(None))

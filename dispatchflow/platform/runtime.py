@@ -71,9 +71,11 @@ class Runtime:
     """See module docs. Build one per process (web app, worker, CLI command)."""
 
     def __init__(self, settings: Settings, engine: Engine | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, derived_work: bool = False) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url)
+        #: The engine was made with ``make_engine(..., derived_work=True)`` (a worker).
+        self.derived_work = derived_work
         create_system_tables(self.engine)
         source: Clock = clock or (lambda: datetime.now(UTC))
         # Always UTC: SQLite keeps datetimes without their offset, so a local time

@@ -28,7 +28,6 @@ from ..flows.sla import (
     compute_clock,
 )
 from .db import flow_instances
-from .timers import arm_timers
 
 if TYPE_CHECKING:
     from .step import Step
@@ -41,17 +40,19 @@ BREACH_EVENT = "sla_breached"
 def clock_states(step: Step, flow: CompiledFlow, history: list[dict[str, Any]],
                  now: datetime) -> dict[str, ClockState]:
     """Every SLA clock of ``flow`` as of ``now``, from an instance's ``history``."""
+    if not flow.sla_clocks:
+        return {}
     calendars = step.rt.flows_of(flow.version).calendars
+    parsed = [(datetime.fromisoformat(item["at"]), item.get("event"),
+               list(item.get("entered") or []), item.get("targets") or {})
+              for item in history]
     out = {}
     for name, clock in flow.sla_clocks.items():
         entries = []
-        for item in history:
-            at = datetime.fromisoformat(item["at"])
-            seconds = (item.get("targets") or {}).get(name)
+        for at, event, entered, targets in parsed:
+            seconds = targets.get(name)
             target = None if seconds is None else timedelta(seconds=seconds)
-            entered = list(item.get("entered") or [])
-            entries.append(HistoryEntry(at, item.get("event"), entered[0] if entered else None,
-                                        target))
+            entries.append(HistoryEntry(at, event, entered[0] if entered else None, target))
             entries.extend(HistoryEntry(at, None, s) for s in entered[1:])
         events = clock_events_from_history(clock.definition, entries)
         calendar = clock_calendar(clock.definition, calendars, step.rt.tz)
@@ -60,12 +61,15 @@ def clock_states(step: Step, flow: CompiledFlow, history: list[dict[str, Any]],
 
 
 def update_clocks(step: Step, instance_id: int, version: int, flow: CompiledFlow,
-                  history: list[dict[str, Any]], raised: Mapping[str, list[str]]) -> None:
-    """Re-arm the warning and deadline timers of every clock (see module docs)."""
+                  history: list[dict[str, Any]], raised: Mapping[str, list[str]]
+                  ) -> dict[str, ClockState]:
+    """Re-arm the warning and deadline timers of every clock (see module docs); returns
+    the clocks' states now (escalation ladders follow them)."""
     if not flow.sla_clocks:
-        return
+        return {}
     wanted: dict[str, tuple[datetime, dict[str, Any]]] = {}
-    for name, state in clock_states(step, flow, history, step.now).items():
+    states = clock_states(step, flow, history, step.now)
+    for name, state in states.items():
         if state.status != "running":
             continue
         done = raised.get(name, [])
@@ -73,8 +77,8 @@ def update_clocks(step: Step, instance_id: int, version: int, flow: CompiledFlow
             if at is not None and alert not in done:
                 wanted[f"{instance_id}:{name}:{alert}"] = (
                     max(at, step.now), {"instance": instance_id, "clock": name, "alert": alert})
-    arm_timers(step.conn, step.entity, step.record_id, "sla", wanted, step.now,
-               version_number=version, prefix=f"{instance_id}:")
+    step.timers.arm("sla", wanted, step.now, version_number=version, prefix=f"{instance_id}:")
+    return states
 
 
 def fire_clock_timer(step: Step, payload: Mapping[str, Any]) -> None:

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
 from sqlalchemy.engine import Connection
 
 from ..rules import effects as fx
@@ -26,7 +25,9 @@ from . import defaults
 from .db import audit_log, outbox, timeline
 from .facts import FactLoader, flatten
 from .jsonvalues import changes, json_value
+from .statements import update_by_id
 from .storage import to_row
+from .timers import RecordTimers
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -77,6 +78,15 @@ class Step:
         record = facts.expand(entity, stored, facts.depth)
         return cls(rt, conn, facts, entity, record_id, now.astimezone(rt.tz), record, stored,
                    event_id=event_id, depth=depth, version_number=version_number)
+
+    @property
+    def timers(self) -> RecordTimers:
+        """The record's pending timers, as this transaction has them."""
+        key = ("timers", self.entity, self.record_id)
+        found = self.facts.memo.get(key)
+        if found is None:
+            found = self.facts.memo[key] = RecordTimers(self.conn, self.entity, self.record_id)
+        return found
 
     @property
     def utc(self) -> datetime:
@@ -155,17 +165,18 @@ class Step:
         if "tags" in self.changed:
             row["tags"] = list(self.changed["tags"])
         version = int(self.stored["row_version"]) + 1
-        self.conn.execute(update(table).where(table.c.id == self.record_id)
-                          .values(**row, updated_at=self.utc, row_version=version))
+        row.update(updated_at=self.utc, row_version=version)
+        self.conn.execute(update_by_id(table), {"where_id": self.record_id, **row})
         diff = changes(before, dict(self.changed))
         if diff:
-            self.conn.execute(audit_log.insert().values(
-                entity=self.entity, record_id=self.record_id, action="system",
+            self.conn.execute(audit_log.insert(), {
+                "entity": self.entity, "record_id": self.record_id, "action": "system",
                 # why: the timeline entries of the same step name the rules and transitions
-                actor=SYSTEM_USER, channel="system",
-                at=self.utc, changes=diff, version_number=self.rt.version_number))
-        self.stored = {**self.stored, **self.changed, "row_version": version}
-        self.facts.forget(self.entity, self.record_id)
+                "actor": SYSTEM_USER, "channel": "system",
+                "at": self.utc, "changes": diff, "version_number": self.rt.version_number})
+        self.facts.written(self.entity, self.record_id, row)
+        self.stored = self.facts.row(self.entity, self.record_id) or \
+            {**self.stored, **self.changed, "row_version": version}
         self.changed.clear()
 
     def _write_events(self) -> None:
@@ -192,8 +203,8 @@ class Step:
         if ids:
             self.note("notify", f"notification {name}: {len(ids)} message(s)",
                       {"notification": name, "deliveries": ids, "cause": cause})
-        for delivery in ids:
-            self.after_commit("notifications", "deliver_notification", delivery)
+        if ids:  # one job for the notification's messages
+            self.after_commit("notifications", "deliver_notification", *ids)
 
 
 def _set(step: Step, e: fx.SetField) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from . import defaults
 from .db import outbox, timers
+from .statements import CANCEL_TIMERS, PENDING_TIMERS
 from .storage import as_utc
 
 #: Outbox event name of a fired timer (never a bundle event: names there have no underscore
@@ -28,80 +29,78 @@ from .storage import as_utc
 TIMER_EVENT = "__timer__"
 
 
-def set_timer(conn: Connection, entity: str, record_id: int, kind: str, key: str,
-              fire_at: datetime, now: datetime, payload: dict[str, Any] | None = None,
-              version_number: int | None = None) -> int:
-    """Arm a timer (replacing a pending one with the same kind and key); returns its id.
+class RecordTimers:
+    """One record's pending timers within one transaction that holds the record's lock.
 
-    An identical pending timer (same fire time and payload) is kept as it is.
+    They are read once, on first use, and then kept equal to what this
+    transaction writes, so re-arming timers that did not change, or cancelling
+    ones that are not there, costs no query. Nothing else adds or cancels a
+    record's timers without its lock; the scheduler may fire one meanwhile, which
+    its handler treats as stale if this transaction replaced it.
     """
-    fire_at, now = fire_at.astimezone(UTC), now.astimezone(UTC)
-    payload = {**(payload or {}), "version": version_number}
-    existing = conn.execute(select(timers.c.id, timers.c.fire_at, timers.c.payload).where(
-        timers.c.entity == entity).where(timers.c.record_id == record_id).where(
-        timers.c.kind == kind).where(timers.c.key == key).where(
-        timers.c.status == "pending")).all()
-    if len(existing) == 1 and as_utc(existing[0][1]) == fire_at and existing[0][2] == payload:
-        return int(existing[0][0])
-    cancel_timers(conn, entity, record_id, kind, [key])
-    result = conn.execute(timers.insert().values(
-        entity=entity, record_id=record_id, kind=kind, key=key, payload=payload,
-        fire_at=fire_at, status="pending", created_at=now))
-    inserted = result.inserted_primary_key
-    assert inserted is not None
-    return int(inserted[0])
 
+    def __init__(self, conn: Connection, entity: str, record_id: int) -> None:
+        self.conn, self.entity, self.record_id = conn, entity, int(record_id)
+        self._pending: dict[tuple[str, str], tuple[datetime, Any]] | None = None
 
-def insert_timers(conn: Connection, entity: str, record_id: int, kind: str,
-                  items: list[tuple[str, datetime, dict[str, Any]]], now: datetime,
-                  version_number: int | None = None) -> None:
-    """Arm new timers ``(key, fire_at, payload)`` in one statement (no replacement check)."""
-    conn.execute(timers.insert(), [
-        {"entity": entity, "record_id": record_id, "kind": kind, "key": key,
-         "payload": {**payload, "version": version_number}, "fire_at": at.astimezone(UTC),
-         "status": "pending", "created_at": now.astimezone(UTC)} for key, at, payload in items])
+    def _rows(self) -> dict[tuple[str, str], tuple[datetime, Any]]:
+        if self._pending is None:
+            rows = self.conn.execute(PENDING_TIMERS, {"entity": self.entity,
+                                                      "record_id": self.record_id})
+            self._pending = {(r.kind, r.key): (as_utc(r.fire_at), r.payload) for r in rows}
+        return self._pending
 
+    def set(self, kind: str, key: str, fire_at: datetime, now: datetime,
+            payload: dict[str, Any] | None = None, version_number: int | None = None) -> None:
+        """Arm a timer, replacing a pending one with the same kind and key (an identical
+        one, same time and payload, is kept as it is)."""
+        wanted = (fire_at.astimezone(UTC), {**(payload or {}), "version": version_number})
+        if self._rows().get((kind, key)) == wanted:
+            return
+        self.cancel(kind, [key])
+        self._insert(kind, {key: wanted}, now)
 
-def arm_timers(conn: Connection, entity: str, record_id: int, kind: str,
-               wanted: dict[str, tuple[datetime, dict[str, Any]]], now: datetime,
-               version_number: int | None = None, prefix: str = "") -> None:
-    """Make the record's pending ``kind`` timers whose key starts with ``prefix`` exactly
-    ``wanted`` (key -> (fire_at, payload)): unchanged ones stay, others are cancelled or
-    inserted. One query when nothing changes.
-    """
-    query = select(timers.c.id, timers.c.key, timers.c.fire_at, timers.c.payload).where(
-        timers.c.entity == entity).where(timers.c.record_id == record_id).where(
-        timers.c.kind == kind).where(timers.c.status == "pending")
-    if prefix:
-        query = query.where(timers.c.key.startswith(prefix, autoescape=True))
-    current = {row.key: row for row in conn.execute(query)}
-    want = {key: (at.astimezone(UTC), {**payload, "version": version_number})
-            for key, (at, payload) in wanted.items()}
-    stale = [row.id for key, row in current.items()
-             if want.get(key) != (as_utc(row.fire_at), row.payload)]
-    if stale:
-        conn.execute(update(timers).where(timers.c.id.in_(stale)).values(status="cancelled"))
-    fresh = [{"entity": entity, "record_id": record_id, "kind": kind, "key": key,
-              "payload": payload, "fire_at": at, "status": "pending",
-              "created_at": now.astimezone(UTC)}
-             for key, (at, payload) in want.items()
-             if key not in current or current[key].id in stale]
-    if fresh:
-        conn.execute(timers.insert(), fresh)
+    def insert(self, kind: str, items: list[tuple[str, datetime, dict[str, Any]]],
+               now: datetime, version_number: int | None = None) -> None:
+        """Arm new timers ``(key, fire_at, payload)`` in one statement (no replacement)."""
+        self._insert(kind, {key: (at.astimezone(UTC), {**payload, "version": version_number})
+                            for key, at, payload in items}, now)
 
+    def arm(self, kind: str, wanted: dict[str, tuple[datetime, dict[str, Any]]],
+            now: datetime, version_number: int | None = None, prefix: str = "") -> None:
+        """Make the pending ``kind`` timers whose key starts with ``prefix`` exactly
+        ``wanted`` (key -> (fire_at, payload)): unchanged ones stay, others are
+        cancelled or inserted."""
+        current = {key: value for (k, key), value in self._rows().items()
+                   if k == kind and key.startswith(prefix)}
+        want = {key: (at.astimezone(UTC), {**payload, "version": version_number})
+                for key, (at, payload) in wanted.items()}
+        self.cancel(kind, [key for key, value in current.items() if want.get(key) != value])
+        self._insert(kind, {key: value for key, value in want.items()
+                            if current.get(key) != value}, now)
 
-def cancel_timers(conn: Connection, entity: str, record_id: int, kind: str,
-                  keys: Iterable[str] | None = None) -> int:
-    """Cancel pending timers of a record (of ``kind``, with one of ``keys`` if given)."""
-    query = update(timers).where(timers.c.entity == entity) \
-        .where(timers.c.record_id == record_id).where(timers.c.kind == kind) \
-        .where(timers.c.status == "pending")
-    if keys is not None:
-        keys = list(keys)
-        if not keys:
+    def cancel(self, kind: str, keys: Iterable[str] | None = None) -> int:
+        """Cancel pending ``kind`` timers (those with one of ``keys`` if given)."""
+        rows = self._rows()
+        found = [key for k, key in rows if k == kind] if keys is None else \
+            [key for key in dict.fromkeys(keys) if (kind, key) in rows]
+        if not found:
             return 0
-        query = query.where(timers.c.key.in_(keys))
-    return conn.execute(query.values(status="cancelled")).rowcount
+        self.conn.execute(CANCEL_TIMERS, {"of_entity": self.entity,
+                                          "of_record": self.record_id, "of_kind": kind,
+                                          "keys": found})
+        for key in found:
+            del rows[(kind, key)]
+        return len(found)
+
+    def _insert(self, kind: str, items: dict[str, tuple[datetime, Any]], now: datetime) -> None:
+        if not items:
+            return
+        self.conn.execute(timers.insert(), [
+            {"entity": self.entity, "record_id": self.record_id, "kind": kind, "key": key,
+             "payload": payload, "fire_at": at, "status": "pending",
+             "created_at": now.astimezone(UTC)} for key, (at, payload) in items.items()])
+        self._rows().update({(kind, key): value for key, value in items.items()})
 
 
 def pending_timers(conn: Connection, entity: str, record_id: int,

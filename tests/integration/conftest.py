@@ -400,6 +400,7 @@ def _running_jobs(redis: Any) -> str:
 def rq_backlog(redis: Any, live_workers: set[str]) -> dict[str, Any]:
     """Queued, scheduled (retry) and running jobs; jobs of dead workers do not count."""
     from rq import Queue
+    from rq.exceptions import NoSuchJobError
     from rq.job import Job
     from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
@@ -409,8 +410,10 @@ def rq_backlog(redis: Any, live_workers: set[str]) -> dict[str, Any]:
         out["queued"] += queue.count
         out["scheduled"] += ScheduledJobRegistry(queue=queue).count
         for job_id in StartedJobRegistry(queue=queue).get_job_ids(cleanup=False):
-            job = Job.fetch(job_id, connection=redis) if redis.exists(f"rq:job:{job_id}") \
-                else None
+            try:
+                job = Job.fetch(job_id, connection=redis)
+            except NoSuchJobError:  # finished meanwhile (results are not kept) or lost
+                job = None
             if job is None or job.worker_name in live_workers or not job.worker_name:
                 out["running"] += 1
         for job_id in FailedJobRegistry(queue=queue).get_job_ids(cleanup=False)[:3]:

@@ -21,7 +21,7 @@ from dispatchflow.platform import defaults, explain
 from dispatchflow.platform.actors import SYSTEM_ACTOR, Actor
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.db import flow_instances, offers, outbox, timeline
-from dispatchflow.platform.runner import process_record, take_action
+from dispatchflow.platform.runner import process_pending, process_record, take_action
 from dispatchflow.platform.runtime import Runtime
 from dispatchflow.platform.scheduler import tick
 from dispatchflow.platform.versions import publish
@@ -344,3 +344,62 @@ def test_the_sla_warning_is_raised_once_when_its_timer_fires(rt, world, clock) -
         events = conn.execute(select(outbox.c.event).where(outbox.c.record_id == order["id"])
                               .where(outbox.c.event == "sla_warning")).scalars().all()
     assert events == ["sla_warning"]
+
+
+class RecordingQueue(DroppingQueue):
+    """A queue that keeps every job it is given (to see what would run)."""
+
+
+def test_a_drain_job_takes_the_pending_events_of_every_record(rt, world) -> None:
+    inline = rt.queue
+    rt.queue = DroppingQueue()
+    orders = [new_order(rt, world)["id"] for _ in range(3)]
+    rt.queue = inline
+    assert [status(rt, o) for o in orders] == ["new"] * 3
+    assert process_pending(rt) >= 3
+    assert [status(rt, o) for o in orders] == ["offered"] * 3
+    assert process_pending(rt) == 0
+
+
+def test_a_drain_job_leaves_a_held_record_and_wakes_another(tmp_path, reference_app) -> None:
+    """PostgreSQL: a record another transaction holds is skipped, not waited for and not
+    parked, and a new drain job is requested so its events are taken once it is free."""
+    from tests.conftest import PG_BASE_URL, _drop_pg_schema, _pg_schema
+
+    schema = _pg_schema()
+    rt = Runtime(Settings.from_env(home=tmp_path / "h", secret_key="test",
+                                   database_url=f"{PG_BASE_URL}?options=-csearch_path%3D"
+                                                f"{schema}"), clock=Clock())
+    try:
+        publish(rt.engine, reference_app, created_by="test", now=START)
+        rt.refresh()
+        inline = rt.queue
+        rt.queue = DroppingQueue()
+        customer = rt.records.create(SYSTEM_ACTOR, "customer", {
+            "name": "李娜", "phone": "13800000002", "tier": "normal"})
+        held, free = (rt.records.create(SYSTEM_ACTOR, "work_order", {
+            "title": "空调不制冷", "category": "aircon", "customer": customer["id"],
+            "location": {"lat": 31.2, "lng": 121.5}})["id"] for _ in range(2))
+        recording = rt.queue = RecordingQueue()
+        table = rt.tables["work_order"]
+        with rt.engine.connect() as holder:
+            holder.execute(select(table.c.id).where(table.c.id == held).with_for_update())
+            process_pending(rt)
+            with rt.engine.connect() as conn:
+                pending = dict(conn.execute(
+                    select(outbox.c.record_id, outbox.c.failed_at)
+                    .where(outbox.c.entity == "work_order")
+                    .where(outbox.c.processed_at.is_(None))).all())
+            assert pending == {held: None}  # the free one was taken; the held one waits
+            assert ("process_pending", ()) in recording.lost
+            holder.rollback()
+        rt.queue = inline
+        assert process_pending(rt) >= 1
+        with rt.engine.connect() as conn:
+            left = conn.execute(select(func.count()).select_from(outbox)
+                                .where(outbox.c.processed_at.is_(None))).scalar()
+        assert left == 0
+        assert status(rt, held) != "new" and status(rt, free) != "new"
+    finally:
+        rt.engine.dispose()
+        _drop_pg_schema(schema)
