@@ -143,10 +143,12 @@ def _runtime(env: dict[str, str]) -> Any:
         from dispatchflow.platform.queue import RQQueue
 
         rt.queue = RQQueue(env["REDIS_URL"])
+    from dispatchflow.platform.jobs import warm_up
+
     app = compile_bundle(REFERENCE).app
     assert app is not None
     publish(rt.engine, app, created_by="bench")
-    rt.refresh()
+    warm_up(rt)  # as `dispatchflow serve` and `worker` do at start
     return rt
 
 

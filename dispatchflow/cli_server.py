@@ -59,6 +59,9 @@ def serve(demo: bool, host: str, port: int) -> None:
         for user_id, role, password in seed_users(rt):
             click.echo(f"  {user_id:<24} {role:<16} {password}")
     app = create_app(runtime=rt)
+    from .platform.jobs import warm_up
+
+    warm_up(rt)  # the first requests and events do not pay for loading the version
     if not rt.settings.redis_url:
         # Embedded default: timers, the sweeper and held notifications run in this process.
         from .platform.scheduler import SchedulerThread

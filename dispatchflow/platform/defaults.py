@@ -50,8 +50,13 @@ EVENT_MAX_ATTEMPTS = 5
 #: Events of one record processed in one transaction (one lock, one commit).
 EVENTS_PER_TRANSACTION = 20
 
-#: Records an RQ drain job takes per round, and how long it runs before handing over.
+#: Records an RQ drain job takes per round, how many of one entity share a transaction,
+#: and how long the job runs before handing over.
 DRAIN_RECORDS = 50
+RECORDS_PER_TRANSACTION = 10
+#: Rounds in a row a drain job skips a record that another transaction holds before it
+#: waits for the record.
+DRAIN_SKIPS = 3
 DRAIN_SECONDS = 10.0
 
 #: Seconds a worker keeps using the active app version before checking for a new one.

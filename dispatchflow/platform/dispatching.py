@@ -42,7 +42,7 @@ from .actors import Actor
 from .db import audit_log, dispatch_rounds, offers, outbox
 from .facts import flatten
 from .jsonvalues import json_value
-from .step import SYSTEM_USER, Step
+from .step import SYSTEM_USER, Step, insert_row
 from .storage import as_utc, from_row
 
 if TYPE_CHECKING:
@@ -416,13 +416,13 @@ def update_profile(step: Step, candidate: int, absolute: Mapping[str, Any] | Non
                           .values(**values, updated_at=step.utc,
                                   row_version=row["row_version"] + 1))
         step.facts.forget(pool, candidate)
-        step.conn.execute(audit_log.insert().values(
-            entity=pool, record_id=candidate, action="system", actor=SYSTEM_USER,
-            channel="dispatch", at=step.utc, changes=diff,
-            version_number=step.rt.version_number))
-        step.conn.execute(outbox.insert().values(
-            entity=pool, record_id=candidate, event="updated", created_at=step.utc,
-            attempts=0, version_number=step.rt.version_number,
-            payload={"id": candidate, "changed": sorted(diff), "actor": SYSTEM_USER,
-                     "channel": "dispatch"}))
+        insert_row(step.conn, audit_log, {
+            "entity": pool, "record_id": candidate, "action": "system", "actor": SYSTEM_USER,
+            "channel": "dispatch", "at": step.utc, "changes": diff,
+            "version_number": step.rt.version_number}, step.deferred)
+        insert_row(step.conn, outbox, {
+            "entity": pool, "record_id": candidate, "event": "updated", "created_at": step.utc,
+            "attempts": 0, "version_number": step.rt.version_number,
+            "payload": {"id": candidate, "changed": sorted(diff), "actor": SYSTEM_USER,
+                        "channel": "dispatch"}}, step.deferred)
         step.after_commit("events", "process_record", pool, candidate)

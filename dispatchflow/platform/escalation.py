@@ -31,8 +31,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import update
-
 from ..dsl.suggest import did_you_mean
 from ..errors import ConflictError, NotFoundError
 from ..flows import CompiledFlow
@@ -40,7 +38,6 @@ from ..flows.escalation import clock_anchor, in_stalled_state, plan_levels
 from ..flows.model import EscalationDef
 from ..flows.sla import ClockState
 from .actors import Actor
-from .db import flow_instances
 from .slaclocks import clock_states
 from .step import Step
 
@@ -74,7 +71,7 @@ def update_ladders(step: Step, inst: Instance, flow: CompiledFlow,
 
 def fire_escalation_timer(step: Step, payload: Mapping[str, Any]) -> None:
     """A level came due: alert, unless the ladder stopped, moved or was acknowledged."""
-    from .instances import compiled, instances_of
+    from .instances import compiled, instances_of, save
 
     for inst in instances_of(step):
         if inst.id != payload.get("instance"):
@@ -97,8 +94,7 @@ def fire_escalation_timer(step: Step, payload: Mapping[str, Any]) -> None:
                    "notification": level.notify, "event": level.emit,
                    "anchor": book.get("anchor"), "flow": inst.flow})
         _save(inst, ladder, {**book, "fired": sorted({*book["fired"], number})})
-        step.conn.execute(update(flow_instances).where(flow_instances.c.id == inst.id)
-                          .values(sla=inst.sla))
+        save(step, inst)
         return
 
 
@@ -112,7 +108,7 @@ def acknowledge(rt: Runtime, actor: Actor, entity: str, record_id: int, ladder: 
     and ConflictError (the ladder is not running); acknowledging twice is a
     no-op. Runs in one transaction with the record locked.
     """
-    from .instances import compiled, instances_of
+    from .instances import compiled, instances_of, save
 
     rt.authz.require(actor, entity, "update")
     rt.records.get(actor, entity, record_id)  # NotFoundError unless visible
@@ -134,8 +130,7 @@ def acknowledge(rt: Runtime, actor: Actor, entity: str, record_id: int, ladder: 
             _cancel(step, inst, ladders[ladder])
             _save(inst, ladders[ladder], {**book, "acked": {
                 "by": actor.user_id, "at": step.now.isoformat()}})
-            conn.execute(update(flow_instances).where(flow_instances.c.id == inst.id)
-                         .values(sla=inst.sla))
+            save(step, inst)
             step.note(NOTE_KIND, f"escalation {ladder}: acknowledged by {actor.user_id}",
                       {"ladder": ladder, "actor": actor.user_id, "flow": inst.flow,
                        "fired": book["fired"]})

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 
 from . import defaults
-from .statements import row_by_id
+from .statements import row_by_id, rows_by_ids
 from .storage import from_row
 
 if TYPE_CHECKING:
@@ -54,6 +54,17 @@ class FactLoader:
                 rec = self._record(entity, self._raw[key])
             self._rows[key] = rec
         return self._rows[key]
+
+    def lock_many(self, entity: str, record_ids: list[int]) -> list[int]:
+        """Lock those of the records no other transaction holds (PostgreSQL; SQLite takes
+        them all) and keep them; returns their ids."""
+        rows = self.conn.execute(rows_by_ids(self.rt.tables[entity]),
+                                 {"ids": [int(i) for i in record_ids]}).mappings().all()
+        for found in rows:
+            key = (entity, int(found["id"]))
+            self._raw[key] = dict(found)
+            self._rows[key] = self._record(entity, self._raw[key])
+        return [int(found["id"]) for found in rows]
 
     def _record(self, entity: str, raw: dict[str, Any]) -> dict[str, Any]:
         rec = from_row(self.rt.app.entities[entity], raw, self.rt.tz)

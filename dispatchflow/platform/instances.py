@@ -33,9 +33,11 @@ from ..flows import (
 )
 from .db import flow_instances
 from .escalation import update_ladders
+from .facts import FactLoader
 from .slaclocks import update_clocks
-from .statements import INSTANCES_OF, UPDATE_INSTANCE
+from .statements import INSTANCES_OF, INSTANCES_OF_MANY, UPDATE_INSTANCE
 from .step import Step
+from .timers import RecordTimers
 
 
 @dataclass
@@ -61,11 +63,26 @@ def instances_of(step: Step, flow: str | None = None) -> list[Instance]:
     if loaded is None:
         rows = step.conn.execute(INSTANCES_OF, {"entity": step.entity,
                                                 "record_id": step.record_id}).mappings().all()
-        loaded = step.facts.memo[key] = [
-            Instance(r["id"], r["flow"], r["version_number"],
-                     InstanceState.from_dict(r["state"]), list(r["history"] or []),
-                     dict(r["sla"] or {})) for r in rows]
+        loaded = step.facts.memo[key] = [_instance(r) for r in rows]
     return [i for i in loaded if flow is None or i.flow == flow]
+
+
+def preload(facts: FactLoader, entity: str, record_ids: list[int]) -> None:
+    """Read the flow instances and pending timers of several locked records in two
+    queries, for :func:`instances_of` and ``Step.timers`` in this transaction."""
+    loaded: dict[int, list[Instance]] = {int(i): [] for i in record_ids}
+    for r in facts.conn.execute(INSTANCES_OF_MANY, {"entity": entity, "ids": list(loaded)}
+                                ).mappings():
+        loaded[int(r["record_id"])].append(_instance(r))
+    for record_id, found in loaded.items():
+        facts.memo[("instances", entity, record_id)] = found
+    for record_id, timers in RecordTimers.load_many(facts.conn, entity, record_ids).items():
+        facts.memo[("timers", entity, record_id)] = timers
+
+
+def _instance(r: Any) -> Instance:
+    return Instance(r["id"], r["flow"], r["version_number"], InstanceState.from_dict(r["state"]),
+                    list(r["history"] or []), dict(r["sla"] or {}))
 
 
 def compiled(step: Step, inst: Instance) -> CompiledFlow:
@@ -183,9 +200,18 @@ def _settle(step: Step, inst: Instance, flow: CompiledFlow, outcome: Outcome,
     inst.state = outcome.state
     clocks = update_clocks(step, inst.id, inst.version, flow, inst.history, inst.sla)
     update_ladders(step, inst, flow, clocks)
-    step.conn.execute(UPDATE_INSTANCE, {
-        "where_id": inst.id, "state": inst.state.to_dict(), "history": inst.history,
-        "sla": inst.sla, "ended": inst.state.final, "updated_at": step.utc})
+    save(step, inst)
+
+
+def save(step: Step, inst: Instance) -> None:
+    """Store an instance's state, history and SLA bookkeeping (at the end of the
+    transaction when the step defers its writes)."""
+    row = {"where_id": inst.id, "state": inst.state.to_dict(), "history": inst.history,
+           "sla": inst.sla, "ended": inst.state.final, "updated_at": step.utc}
+    if step.deferred is not None:
+        step.deferred.instances[inst.id] = row
+    else:
+        step.conn.execute(UPDATE_INSTANCE, row)
 
 
 def _targets_moved(step: Step, inst: Instance, flow: CompiledFlow) -> bool:

@@ -90,8 +90,8 @@ def worker_runtime() -> Runtime:
 
 
 def warm_up(rt: Runtime) -> None:
-    """Load what jobs need before the first one: the active version, its flows, and the
-    modules jobs import on first use (a worker's first jobs would pay for it)."""
+    """Load what processing needs before the first job or request: the active version,
+    its flows, and the modules imported on first use (the first ones would pay for it)."""
     from . import batch_dispatch, dispatching, runner  # noqa: F401
     from .notify import service  # noqa: F401
 

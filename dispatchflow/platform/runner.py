@@ -38,8 +38,8 @@ from . import defaults, instances
 from .actors import Actor
 from .db import outbox
 from .facts import FactLoader
-from .statements import MARK_PROCESSED, PENDING_EVENTS, PENDING_RECORDS
-from .step import Step
+from .statements import MARK_PROCESSED, PENDING_EVENTS, PENDING_EVENTS_OF, PENDING_RECORDS
+from .step import DeferredWrites, Step
 from .timers import TIMER_EVENT
 
 if TYPE_CHECKING:
@@ -85,37 +85,108 @@ def process_pending(rt: Runtime) -> int:
 
     How RQ workers take events (:class:`~.queue.RQQueue` wakes one such job
     instead of a job per record): rounds of up to :data:`defaults.DRAIN_RECORDS`
-    records, each drained by :func:`process_record` without waiting for a record
-    another worker (or a user's action) holds. The job ends when no record is
-    pending; when it skipped a held record, or ran for
-    :data:`defaults.DRAIN_SECONDS`, it wakes another such job first, so
-    nothing committed is left waiting. A record whose events fail is left for
-    the next job (its failures are counted), and the job then fails, so RQ
-    retries it and the failure shows in ``dispatchflow jobs failed``.
+    records, up to :data:`defaults.RECORDS_PER_TRANSACTION` records of one entity
+    processed in one transaction (:func:`_drain_records`; when one of their
+    events fails, each is taken again on its own by :func:`process_record`). A
+    record another worker or a user's action holds is skipped (others go on
+    meanwhile); if it is still pending and held after :data:`defaults.DRAIN_SKIPS`
+    rounds, the job waits for it (a holder keeps a record for one transaction:
+    milliseconds). The job ends when
+    no record is pending, or after :data:`defaults.DRAIN_SECONDS`, when it wakes
+    another such job first. A record whose events fail is left for the next job
+    (its failures are counted), and the job then fails, so RQ retries it and the
+    failure shows in ``dispatchflow jobs failed``.
     """
     done, deadline = 0, time.monotonic() + defaults.DRAIN_SECONDS
     failed: list[tuple[str, int]] = []
+    held: dict[tuple[str, int], int] = {}  # rounds in a row a record was found held
     while True:
         records = _pending_records(rt, exclude=failed)
         if not records:
             break
-        held = False
-        for entity, record_id in records:
+        was_held, held = held, {}
+        alone = [r for r in records if was_held.get(r, 0) >= defaults.DRAIN_SKIPS]
+        for entity, ids in _chunks([r for r in records if r not in alone]):
             try:
-                count = process_record(rt, entity, record_id, wait=False)
+                locked, processed = _drain_records(rt, entity, ids)
+            except Exception:  # one of them failed: take each on its own
+                log.warning("events of %s %s failed together; one by one", entity, ids,
+                            exc_info=True)
+                alone.extend((entity, i) for i in ids)
+                continue
+            done += processed
+            held.update({(entity, i): was_held.get((entity, i), 0) + 1
+                         for i in ids if i not in locked})
+        for entity, record_id in alone:
+            try:
+                count = process_record(rt, entity, record_id,
+                                       wait=(entity, record_id) in was_held)
             except Exception:
                 log.exception("events of %s %s failed", entity, record_id)
                 failed.append((entity, record_id))
                 continue
-            held = held or count is None
+            if count is None:
+                held[(entity, record_id)] = was_held.get((entity, record_id), 0) + 1
             done += count or 0
-        if held or time.monotonic() > deadline:
+        if time.monotonic() > deadline:
             rt.queue.enqueue("events", "process_pending")
             break
     if failed:
         raise RuntimeError(f"events of {len(failed)} record(s) failed: "
                            + ", ".join(f"{e} {i}" for e, i in failed[:10]))
     return done
+
+
+def _chunks(records: list[tuple[str, int]]) -> list[tuple[str, list[int]]]:
+    """Records grouped by entity, at most :data:`defaults.RECORDS_PER_TRANSACTION` a group."""
+    by_entity: dict[str, list[int]] = {}
+    for entity, record_id in records:
+        by_entity.setdefault(entity, []).append(record_id)
+    size = defaults.RECORDS_PER_TRANSACTION
+    return [(entity, ids[i:i + size]) for entity, ids in by_entity.items()
+            for i in range(0, len(ids), size)]
+
+
+def _drain_records(rt: Runtime, entity: str, record_ids: list[int]) -> tuple[list[int], int]:
+    """Process the pending events of several records of one entity in one transaction.
+
+    Locks those no other transaction holds (the others are left), reads their
+    events, flow instances and timers in one query each, processes every event
+    (and the events that emits for the same records) in order per record, and
+    marks them processed. Returns the records it locked and how many events it
+    processed; raises when any event fails (everything is then rolled back).
+    """
+    jobs: list[tuple[str, str, tuple[Any, ...]]] = []
+    taken: list[int] = []
+    limit = defaults.EVENTS_PER_TRANSACTION * len(record_ids)
+    with rt.engine.begin() as conn:
+        facts = FactLoader(rt, conn)
+        locked = facts.lock_many(entity, record_ids)
+        if not locked:
+            return locked, 0
+        instances.preload(facts, entity, locked)
+        deferred = DeferredWrites()
+        own = {("events", "process_record", (entity, i)) for i in locked}
+        after = 0
+        while len(taken) < limit:
+            events = conn.execute(PENDING_EVENTS_OF, {
+                "entity": entity, "ids": locked, "after": after,
+                "limit": limit - len(taken)}).mappings().all()
+            emitted = False
+            for ev in events:
+                step_jobs = _process(rt, conn, dict(ev), facts, deferred)
+                emitted = emitted or any(j in own for j in step_jobs)
+                jobs.extend(j for j in step_jobs if j not in own)
+                taken.append(ev["id"])
+                after = ev["id"]
+            if not emitted:
+                break
+        deferred.flush(conn)
+        if taken:
+            conn.execute(MARK_PROCESSED, {"ids": taken, "at": datetime.now(UTC)})
+    if jobs:
+        rt.queue.enqueue_many(list(dict.fromkeys(jobs)))
+    return locked, len(taken)
 
 
 def _pending_records(rt: Runtime, exclude: list[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -158,6 +229,7 @@ def _drain(rt: Runtime, entity: str, record_id: int, batch: int, wait: bool = Tr
             if facts is None:
                 return 0, False, jobs
             after = 0
+            deferred = DeferredWrites()
             while len(taken) < batch:
                 events = conn.execute(PENDING_EVENTS, {
                     "entity": entity, "record_id": record_id, "after": after,
@@ -165,7 +237,7 @@ def _drain(rt: Runtime, entity: str, record_id: int, batch: int, wait: bool = Tr
                 emitted = False
                 for ev in events:
                     event_id = ev["id"]
-                    step_jobs = _process(rt, conn, dict(ev), facts)
+                    step_jobs = _process(rt, conn, dict(ev), facts, deferred)
                     emitted = emitted or ("events", "process_record",
                                           (entity, record_id)) in step_jobs
                     jobs.extend(step_jobs)
@@ -173,6 +245,7 @@ def _drain(rt: Runtime, entity: str, record_id: int, batch: int, wait: bool = Tr
                     after = ev["id"]
                 if not emitted:  # nothing new for this record was stored by this batch
                     break
+            deferred.flush(conn)
             if taken:
                 conn.execute(MARK_PROCESSED, {"ids": taken, "at": datetime.now(UTC)})
     except _Busy:
@@ -222,13 +295,13 @@ def _record_failure(rt: Runtime, event_id: int, exc: Exception) -> None:
     log.exception("event %s failed (attempt %s)", event_id, attempts)
 
 
-def _process(rt: Runtime, conn: Any, ev: dict[str, Any],
-             facts: FactLoader) -> list[tuple[str, str, tuple]]:
+def _process(rt: Runtime, conn: Any, ev: dict[str, Any], facts: FactLoader,
+             deferred: DeferredWrites) -> list[tuple[str, str, tuple]]:
     payload = dict(ev["payload"] or {})
     at = ev["created_at"] if ev["created_at"].tzinfo else ev["created_at"].replace(tzinfo=UTC)
     step = Step.open(rt, conn, ev["entity"], int(ev["record_id"]), at, event_id=ev["id"],
                      depth=int(payload.get("depth", 0)), version_number=ev["version_number"],
-                     facts=facts)
+                     facts=facts, deferred=deferred)
     if step is None:
         return []
     if ev["event"] == TIMER_EVENT:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from ..flows import CompiledFlow
 from ..flows.sla import (
@@ -83,7 +83,7 @@ def update_clocks(step: Step, instance_id: int, version: int, flow: CompiledFlow
 
 def fire_clock_timer(step: Step, payload: Mapping[str, Any]) -> None:
     """An SLA timer came due: raise the warning or breach if it really happened."""
-    from .instances import compiled, instances_of
+    from .instances import compiled, instances_of, save
 
     for inst in instances_of(step):
         if inst.id != payload.get("instance"):
@@ -98,8 +98,7 @@ def fire_clock_timer(step: Step, payload: Mapping[str, Any]) -> None:
             update_clocks(step, inst.id, inst.version, flow, inst.history, inst.sla)
             return
         inst.sla = {**inst.sla, name: [*inst.sla.get(name, []), alert]}
-        step.conn.execute(update(flow_instances).where(flow_instances.c.id == inst.id)
-                          .values(sla=inst.sla))
+        save(step, inst)
         event = WARNING_EVENT if alert == "warn" else BREACH_EVENT
         detail = {"clock": name, "deadline": state.deadline, "elapsed": state.elapsed_working,
                   "target": state.target}

@@ -25,6 +25,29 @@ PENDING_EVENTS = (
     .where(outbox.c.id > bindparam("after"))
     .order_by(outbox.c.id).limit(bindparam("limit")))
 
+#: Unprocessed, unparked outbox events of several records of one entity after id
+#: ``after``, oldest first, at most ``limit``. Parameters: entity, ids, after, limit.
+PENDING_EVENTS_OF = (
+    select(outbox).where(outbox.c.entity == bindparam("entity"))
+    .where(outbox.c.record_id.in_(bindparam("ids", expanding=True)))
+    .where(outbox.c.processed_at.is_(None)).where(outbox.c.failed_at.is_(None))
+    .where(outbox.c.id > bindparam("after"))
+    .order_by(outbox.c.id).limit(bindparam("limit")))
+
+#: Flow instances of several records of one entity, oldest first. Parameters: entity, ids.
+INSTANCES_OF_MANY = (
+    select(flow_instances).where(flow_instances.c.entity == bindparam("entity"))
+    .where(flow_instances.c.record_id.in_(bindparam("ids", expanding=True)))
+    .order_by(flow_instances.c.id))
+
+#: Pending timers of several records of one entity. Parameters: entity, ids.
+PENDING_TIMERS_OF_MANY = (
+    select(timers.c.record_id, timers.c.kind, timers.c.key, timers.c.fire_at,
+           timers.c.payload)
+    .where(timers.c.entity == bindparam("entity"))
+    .where(timers.c.record_id.in_(bindparam("ids", expanding=True)))
+    .where(timers.c.status == "pending"))
+
 #: Records with unprocessed, unparked events, oldest event first. Parameter: limit.
 PENDING_RECORDS = (
     select(outbox.c.entity, outbox.c.record_id)
@@ -71,6 +94,14 @@ def row_by_id(table: Table, lock: str | None = None) -> Select:
     if lock is None:
         return query
     return query.with_for_update(skip_locked=lock == "skip")
+
+
+@lru_cache(maxsize=512)
+def rows_by_ids(table: Table) -> Select:
+    """Lock the rows of ``table`` with the given ids (parameter ``ids``) that no other
+    transaction holds; those it holds are left out."""
+    return select(table).where(table.c.id.in_(bindparam("ids", expanding=True))) \
+        .with_for_update(skip_locked=True)
 
 
 @lru_cache(maxsize=512)

@@ -25,7 +25,7 @@ from . import defaults
 from .db import audit_log, outbox, timeline
 from .facts import FactLoader, flatten
 from .jsonvalues import changes, json_value
-from .statements import update_by_id
+from .statements import UPDATE_INSTANCE, update_by_id
 from .storage import to_row
 from .timers import RecordTimers
 
@@ -34,6 +34,43 @@ if TYPE_CHECKING:
 
 #: Actor name written on audit rows of changes the platform makes.
 SYSTEM_USER = "system"
+
+
+class DeferredWrites:
+    """Rows a transaction of several steps (the event drains) writes at its end, in as
+    few statements as possible: timeline entries, audit rows and events of other
+    records in one INSERT each, each changed flow instance once (the last state).
+    Whoever commits calls :meth:`flush` first."""
+
+    def __init__(self) -> None:
+        self.timeline: list[dict[str, Any]] = []
+        self.audit: list[dict[str, Any]] = []
+        self.outbox: list[dict[str, Any]] = []
+        self.instances: dict[int, dict[str, Any]] = {}
+
+    def flush(self, conn: Connection) -> None:
+        """Write what was collected (inside the transaction, before its commit)."""
+        if self.timeline:
+            conn.execute(timeline.insert(), self.timeline)
+            self.timeline = []
+        if self.audit:
+            conn.execute(audit_log.insert(), self.audit)
+            self.audit = []
+        if self.outbox:
+            conn.execute(outbox.insert(), self.outbox)
+            self.outbox = []
+        if self.instances:
+            conn.execute(UPDATE_INSTANCE, list(self.instances.values()))
+            self.instances = {}
+
+
+def insert_row(conn: Connection, table: Any, row: dict[str, Any],
+               deferred: DeferredWrites | None) -> None:
+    """Insert ``row`` into the audit log or the outbox now, or at ``deferred``'s flush."""
+    if deferred is None:
+        conn.execute(table.insert(), row)
+    else:
+        {audit_log: deferred.audit, outbox: deferred.outbox}[table].append(row)
 
 
 @dataclass
@@ -58,15 +95,18 @@ class Step:
     jobs: list[tuple[str, str, tuple[Any, ...]]] = field(default_factory=list)
     dispatch_requests: list[tuple[str | None, str]] = field(default_factory=list)
     flows_to_start: list[tuple[str, str]] = field(default_factory=list)
+    deferred: DeferredWrites | None = None
 
     @classmethod
     def open(cls, rt: Runtime, conn: Connection, entity: str, record_id: int, now: datetime,
              *, event_id: int | None = None, depth: int = 0,
              version_number: int | None = None,
-             facts: FactLoader | None = None) -> Step | None:
+             facts: FactLoader | None = None,
+             deferred: DeferredWrites | None = None) -> Step | None:
         """Lock the record and start a step on it (None when the record does not exist).
 
-        ``facts`` may be a loader that already holds the locked row.
+        ``facts`` may be a loader that already holds the locked row; with
+        ``deferred``, timeline rows and flow instances are written at its flush.
         """
         if facts is None:
             facts = FactLoader(rt, conn)
@@ -77,7 +117,8 @@ class Step:
             return None
         record = facts.expand(entity, stored, facts.depth)
         return cls(rt, conn, facts, entity, record_id, now.astimezone(rt.tz), record, stored,
-                   event_id=event_id, depth=depth, version_number=version_number)
+                   event_id=event_id, depth=depth, version_number=version_number,
+                   deferred=deferred)
 
     @property
     def timers(self) -> RecordTimers:
@@ -149,11 +190,13 @@ class Step:
             self._plan_notification(name, cause)
         self.notifications.clear()
         self._write_events()
-        if self.entries:
-            self.conn.execute(timeline.insert(), [
-                {"entity": self.entity, "record_id": self.record_id, "at": self.utc,
+        rows = [{"entity": self.entity, "record_id": self.record_id, "at": self.utc,
                  "kind": kind, "summary": summary, "detail": _jsonable(detail),
-                 "event_id": self.event_id} for kind, summary, detail in self.entries])
+                 "event_id": self.event_id} for kind, summary, detail in self.entries]
+        if self.deferred is not None:
+            self.deferred.timeline.extend(rows)
+        elif rows:
+            self.conn.execute(timeline.insert(), rows)
         self.entries.clear()
 
     def _write_record(self) -> None:
@@ -169,11 +212,12 @@ class Step:
         self.conn.execute(update_by_id(table), {"where_id": self.record_id, **row})
         diff = changes(before, dict(self.changed))
         if diff:
-            self.conn.execute(audit_log.insert(), {
-                "entity": self.entity, "record_id": self.record_id, "action": "system",
-                # why: the timeline entries of the same step name the rules and transitions
-                "actor": SYSTEM_USER, "channel": "system",
-                "at": self.utc, "changes": diff, "version_number": self.rt.version_number})
+            audit = {"entity": self.entity, "record_id": self.record_id, "action": "system",
+                     # why: the timeline entries of the same step name the rules and
+                     # transitions
+                     "actor": SYSTEM_USER, "channel": "system",
+                     "at": self.utc, "changes": diff, "version_number": self.rt.version_number}
+            insert_row(self.conn, audit_log, audit, self.deferred)
         self.facts.written(self.entity, self.record_id, row)
         self.stored = self.facts.row(self.entity, self.record_id) or \
             {**self.stored, **self.changed, "row_version": version}

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from . import defaults
 from .db import outbox, timers
-from .statements import CANCEL_TIMERS, PENDING_TIMERS
+from .statements import CANCEL_TIMERS, PENDING_TIMERS, PENDING_TIMERS_OF_MANY
 from .storage import as_utc
 
 #: Outbox event name of a fired timer (never a bundle event: names there have no underscore
@@ -42,6 +42,20 @@ class RecordTimers:
     def __init__(self, conn: Connection, entity: str, record_id: int) -> None:
         self.conn, self.entity, self.record_id = conn, entity, int(record_id)
         self._pending: dict[tuple[str, str], tuple[datetime, Any]] | None = None
+
+    @classmethod
+    def load_many(cls, conn: Connection, entity: str, record_ids: list[int]
+                  ) -> dict[int, RecordTimers]:
+        """The pending timers of several locked records, read in one query."""
+        out = {int(i): cls(conn, entity, i) for i in record_ids}
+        for timer in out.values():
+            timer._pending = {}
+        rows = conn.execute(PENDING_TIMERS_OF_MANY, {"entity": entity, "ids": list(out)})
+        for r in rows:
+            pending = out[int(r.record_id)]._pending
+            assert pending is not None
+            pending[(r.kind, r.key)] = (as_utc(r.fire_at), r.payload)
+        return out
 
     def _rows(self) -> dict[tuple[str, str], tuple[datetime, Any]]:
         if self._pending is None:

@@ -7,6 +7,8 @@ tests move, and ``scheduler.tick`` fires what is due.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -346,10 +348,6 @@ def test_the_sla_warning_is_raised_once_when_its_timer_fires(rt, world, clock) -
     assert events == ["sla_warning"]
 
 
-class RecordingQueue(DroppingQueue):
-    """A queue that keeps every job it is given (to see what would run)."""
-
-
 def test_a_drain_job_takes_the_pending_events_of_every_record(rt, world) -> None:
     inline = rt.queue
     rt.queue = DroppingQueue()
@@ -361,9 +359,9 @@ def test_a_drain_job_takes_the_pending_events_of_every_record(rt, world) -> None
     assert process_pending(rt) == 0
 
 
-def test_a_drain_job_leaves_a_held_record_and_wakes_another(tmp_path, reference_app) -> None:
-    """PostgreSQL: a record another transaction holds is skipped, not waited for and not
-    parked, and a new drain job is requested so its events are taken once it is free."""
+def test_a_drain_job_skips_a_held_record_then_waits_for_it(tmp_path, reference_app) -> None:
+    """PostgreSQL: a record another transaction holds is skipped while the others are
+    processed (not parked), and waited for in the next round."""
     from tests.conftest import PG_BASE_URL, _drop_pg_schema, _pg_schema
 
     schema = _pg_schema()
@@ -380,26 +378,59 @@ def test_a_drain_job_leaves_a_held_record_and_wakes_another(tmp_path, reference_
         held, free = (rt.records.create(SYSTEM_ACTOR, "work_order", {
             "title": "空调不制冷", "category": "aircon", "customer": customer["id"],
             "location": {"lat": 31.2, "lng": 121.5}})["id"] for _ in range(2))
-        recording = rt.queue = RecordingQueue()
+        rt.queue = inline
         table = rt.tables["work_order"]
-        with rt.engine.connect() as holder:
-            holder.execute(select(table.c.id).where(table.c.id == held).with_for_update())
-            process_pending(rt)
+        seen: list[dict[int, Any]] = []
+
+        def pending() -> dict[int, Any]:
             with rt.engine.connect() as conn:
-                pending = dict(conn.execute(
+                return dict(conn.execute(
                     select(outbox.c.record_id, outbox.c.failed_at)
                     .where(outbox.c.entity == "work_order")
                     .where(outbox.c.processed_at.is_(None))).all())
-            assert pending == {held: None}  # the free one was taken; the held one waits
-            assert ("process_pending", ()) in recording.lost
+
+        holder = rt.engine.connect()
+        holder.execute(select(table.c.id).where(table.c.id == held).with_for_update())
+
+        def release_later() -> None:
+            time.sleep(0.5)
+            seen.append(pending())  # while the drain waits for the held record
             holder.rollback()
-        rt.queue = inline
-        assert process_pending(rt) >= 1
-        with rt.engine.connect() as conn:
-            left = conn.execute(select(func.count()).select_from(outbox)
-                                .where(outbox.c.processed_at.is_(None))).scalar()
-        assert left == 0
+            holder.close()
+
+        releaser = threading.Thread(target=release_later)
+        releaser.start()
+        assert process_pending(rt) >= 2
+        releaser.join()
+        assert seen == [{held: None}]  # the free one went first; the held one not parked
+        assert pending() == {}
         assert status(rt, held) != "new" and status(rt, free) != "new"
     finally:
         rt.engine.dispose()
         _drop_pg_schema(schema)
+
+
+def test_a_failing_event_in_a_drain_batch_holds_up_only_its_record(rt, world) -> None:
+    inline = rt.queue
+    rt.queue = DroppingQueue()
+    orders = [new_order(rt, world)["id"] for _ in range(3)]
+    with rt.engine.begin() as conn:
+        conn.execute(outbox.insert().values(
+            entity="work_order", record_id=orders[1], event="__timer__",
+            payload={"kind": "no_such_kind"}, created_at=START, attempts=0))
+    rt.queue = inline
+    with pytest.raises(RuntimeError, match=f"work_order {orders[1]}"):
+        process_pending(rt)
+    assert status(rt, orders[0]) == status(rt, orders[2]) == "offered"
+    for _ in range(defaults.EVENT_MAX_ATTEMPTS):  # retried by RQ, then parked
+        with rt.engine.connect() as conn:
+            parked = conn.execute(select(outbox.c.failed_at, outbox.c.attempts).where(
+                outbox.c.event == "__timer__")).one()
+        if parked.failed_at is not None:
+            break
+        with pytest.raises(RuntimeError):
+            process_pending(rt)
+    assert parked.failed_at is not None and parked.attempts == defaults.EVENT_MAX_ATTEMPTS
+    assert process_pending(rt) > 0  # the record's later events go on once it is parked
+    assert status(rt, orders[1]) == "offered"
+    assert process_pending(rt) == 0

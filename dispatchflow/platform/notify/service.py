@@ -40,6 +40,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_, select, update
@@ -255,15 +256,21 @@ def _insert(conn: Connection, values: dict[str, Any]) -> int | None:
     """Insert a delivery row; None when a live duplicate (same active_key) exists."""
     dialect = conn.dialect.name
     if dialect in ("postgresql", "sqlite"):
-        stmt = (pg_insert(N) if dialect == "postgresql" else sqlite_insert(N)) \
-            .values(**values).on_conflict_do_nothing().returning(N.c.id)
-        found = conn.execute(stmt).scalar()
+        found = conn.execute(_insert_unless_live(dialect), values).scalar()
         return None if found is None else int(found)
     key = values.get("active_key")
     if key is not None and conn.execute(select(N.c.id).where(N.c.active_key == key)).first():
         return None
     inserted = conn.execute(N.insert().values(**values)).inserted_primary_key
     return None if inserted is None else int(inserted[0])
+
+
+@lru_cache(maxsize=2)
+def _insert_unless_live(dialect: str) -> Any:
+    """INSERT of a delivery that does nothing on a live duplicate, returning the id (built
+    once: the values are the execution's parameters)."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(N).on_conflict_do_nothing().returning(N.c.id)
 
 
 def _resolver(conn: Connection, runtime: Runtime) -> Resolve:
