@@ -194,10 +194,10 @@ def _arm(step: Step, inst: Instance, ladder: EscalationDef, anchor_at: datetime,
     """Set a timer per level still to fire for ``anchor``; returns the levels still fired."""
     arm, still = plan_levels(ladder, anchor_at, fired, step.now)
     step.timers.cancel(TIMER_KIND, [_key(inst, ladder, n) for n in still])
-    for number, at in arm:
-        step.timers.set(TIMER_KIND, _key(inst, ladder, number), at, step.now,
-                        {"instance": inst.id, "ladder": ladder.name, "level": number,
-                         "anchor": anchor}, version_number=inst.version)
+    step.timers.set_many(TIMER_KIND, {
+        _key(inst, ladder, number): (at, {"instance": inst.id, "ladder": ladder.name,
+                                          "level": number, "anchor": anchor})
+        for number, at in arm}, step.now, version_number=inst.version)
     return still
 
 

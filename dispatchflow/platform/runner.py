@@ -38,7 +38,7 @@ from . import defaults, instances
 from .actors import Actor
 from .db import outbox
 from .facts import FactLoader
-from .statements import MARK_PROCESSED, PENDING_EVENTS, PENDING_EVENTS_OF, PENDING_RECORDS
+from .statements import MARK_PROCESSED, PENDING_EVENTS_OF, PENDING_RECORDS
 from .step import DeferredWrites, Step
 from .timers import TIMER_EVENT
 
@@ -71,9 +71,6 @@ def process_record(rt: Runtime, entity: str, record_id: int, *,
         except _Busy:
             return done or None
         done += count
-        # Events emitted for this record are taken by this loop, not by another job.
-        own = ("events", "process_record", (entity, record_id))
-        jobs = [j for j in jobs if j != own]
         if jobs:
             rt.queue.enqueue_many(jobs)
         if not more:
@@ -156,37 +153,54 @@ def _drain_records(rt: Runtime, entity: str, record_ids: list[int]) -> tuple[lis
     marks them processed. Returns the records it locked and how many events it
     processed; raises when any event fails (everything is then rolled back).
     """
-    jobs: list[tuple[str, str, tuple[Any, ...]]] = []
-    taken: list[int] = []
-    limit = defaults.EVENTS_PER_TRANSACTION * len(record_ids)
     with rt.engine.begin() as conn:
         facts = FactLoader(rt, conn)
         locked = facts.lock_many(entity, record_ids)
         if not locked:
             return locked, 0
         instances.preload(facts, entity, locked)
-        deferred = DeferredWrites()
-        own = {("events", "process_record", (entity, i)) for i in locked}
-        after = 0
-        while len(taken) < limit:
-            events = conn.execute(PENDING_EVENTS_OF, {
-                "entity": entity, "ids": locked, "after": after,
-                "limit": limit - len(taken)}).mappings().all()
-            emitted = False
-            for ev in events:
-                step_jobs = _process(rt, conn, dict(ev), facts, deferred)
-                emitted = emitted or any(j in own for j in step_jobs)
-                jobs.extend(j for j in step_jobs if j not in own)
-                taken.append(ev["id"])
-                after = ev["id"]
-            if not emitted:
-                break
-        deferred.flush(conn)
-        if taken:
-            conn.execute(MARK_PROCESSED, {"ids": taken, "at": datetime.now(UTC)})
+        taken, jobs = _take_events(rt, conn, facts, entity, locked,
+                                   defaults.EVENTS_PER_TRANSACTION * len(record_ids), [])
     if jobs:
-        rt.queue.enqueue_many(list(dict.fromkeys(jobs)))
+        rt.queue.enqueue_many(jobs)
     return locked, len(taken)
+
+
+def _take_events(rt: Runtime, conn: Any, facts: FactLoader, entity: str, ids: list[int],
+                 limit: int, attempted: list[int]
+                 ) -> tuple[list[int], list[tuple[str, str, tuple[Any, ...]]]]:
+    """Process up to ``limit`` pending events of the locked records ``ids`` (and the
+    events that emits for them, in the same transaction), in order per record; write
+    the deferred rows and mark the events processed.
+
+    Returns the events processed and the jobs to enqueue after the commit (none to
+    process these records again). ``attempted`` gets each event id as it is taken,
+    so the caller knows which one failed. Events stored by others after these reads
+    come with their own job (every commit that stores an event enqueues one).
+    """
+    jobs: list[tuple[str, str, tuple[Any, ...]]] = []
+    taken: list[int] = []
+    deferred = DeferredWrites()
+    own = {("events", "process_record", (entity, i)) for i in ids}
+    after = 0
+    while len(taken) < limit:
+        events = conn.execute(PENDING_EVENTS_OF, {
+            "entity": entity, "ids": ids, "after": after,
+            "limit": limit - len(taken)}).mappings().all()
+        emitted = False
+        for ev in events:
+            attempted.append(ev["id"])
+            step_jobs = _process(rt, conn, dict(ev), facts, deferred)
+            emitted = emitted or any(j in own for j in step_jobs)
+            jobs.extend(j for j in step_jobs if j not in own)
+            taken.append(ev["id"])
+            after = ev["id"]
+        if not emitted:  # nothing new for these records was stored by this batch
+            break
+    deferred.flush(conn)
+    if taken:
+        conn.execute(MARK_PROCESSED, {"ids": taken, "at": datetime.now(UTC)})
+    return taken, list(dict.fromkeys(jobs))
 
 
 def _pending_records(rt: Runtime, exclude: list[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -211,13 +225,10 @@ def _drain(rt: Runtime, entity: str, record_id: int, batch: int, wait: bool = Tr
     """Process up to ``batch`` pending events of the record in one transaction.
 
     Returns how many were processed, whether more may be pending (the batch was
-    full) and the jobs to enqueue after the commit. Events stored by others
-    after this transaction's reads come with their own job (every commit that
-    stores an event enqueues one), so an unfilled batch means the record is done.
+    full) and the jobs to enqueue after the commit (see :func:`_take_events`: an
+    unfilled batch means the record is done).
     """
-    jobs: list[tuple[str, str, tuple[Any, ...]]] = []
-    event_id = None
-    taken: list[int] = []
+    attempted: list[int] = []
     try:
         with rt.engine.begin() as conn:
             if rt.engine.dialect.name == "postgresql" and not rt.derived_work:
@@ -227,34 +238,15 @@ def _drain(rt: Runtime, entity: str, record_id: int, batch: int, wait: bool = Tr
                 conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             facts = _lock_record(rt, conn, entity, record_id, wait)
             if facts is None:
-                return 0, False, jobs
-            after = 0
-            deferred = DeferredWrites()
-            while len(taken) < batch:
-                events = conn.execute(PENDING_EVENTS, {
-                    "entity": entity, "record_id": record_id, "after": after,
-                    "limit": batch - len(taken)}).mappings().all()
-                emitted = False
-                for ev in events:
-                    event_id = ev["id"]
-                    step_jobs = _process(rt, conn, dict(ev), facts, deferred)
-                    emitted = emitted or ("events", "process_record",
-                                          (entity, record_id)) in step_jobs
-                    jobs.extend(step_jobs)
-                    taken.append(ev["id"])
-                    after = ev["id"]
-                if not emitted:  # nothing new for this record was stored by this batch
-                    break
-            deferred.flush(conn)
-            if taken:
-                conn.execute(MARK_PROCESSED, {"ids": taken, "at": datetime.now(UTC)})
+                return 0, False, []
+            taken, jobs = _take_events(rt, conn, facts, entity, [record_id], batch, attempted)
     except _Busy:
         raise
     except Exception as exc:
         if batch > 1:
             raise _BatchFailed() from exc
-        if event_id is not None:
-            _record_failure(rt, event_id, exc)
+        if attempted:
+            _record_failure(rt, attempted[-1], exc)
         raise
     return len(taken), len(taken) >= batch, jobs
 

@@ -16,15 +16,6 @@ from sqlalchemy import Select, Table, Update, bindparam, func, select, update
 
 from .db import flow_instances, outbox, timers
 
-#: A record's unprocessed, unparked outbox events after id ``after``, oldest first,
-#: at most ``limit``. Parameters: entity, record_id, after, limit.
-PENDING_EVENTS = (
-    select(outbox).where(outbox.c.entity == bindparam("entity"))
-    .where(outbox.c.record_id == bindparam("record_id"))
-    .where(outbox.c.processed_at.is_(None)).where(outbox.c.failed_at.is_(None))
-    .where(outbox.c.id > bindparam("after"))
-    .order_by(outbox.c.id).limit(bindparam("limit")))
-
 #: Unprocessed, unparked outbox events of several records of one entity after id
 #: ``after``, oldest first, at most ``limit``. Parameters: entity, ids, after, limit.
 PENDING_EVENTS_OF = (

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 from ..rules import effects as fx
 from . import defaults
 from .db import audit_log, outbox, timeline
+from .db import timers as timer_rows
 from .facts import FactLoader, flatten
 from .jsonvalues import changes, json_value
 from .statements import UPDATE_INSTANCE, update_by_id
@@ -38,14 +39,15 @@ SYSTEM_USER = "system"
 
 class DeferredWrites:
     """Rows a transaction of several steps (the event drains) writes at its end, in as
-    few statements as possible: timeline entries, audit rows and events of other
-    records in one INSERT each, each changed flow instance once (the last state).
-    Whoever commits calls :meth:`flush` first."""
+    few statements as possible: timeline entries, audit rows, events of other
+    records and new timers in one INSERT each, each changed flow instance once
+    (the last state). Whoever commits calls :meth:`flush` first."""
 
     def __init__(self) -> None:
         self.timeline: list[dict[str, Any]] = []
         self.audit: list[dict[str, Any]] = []
         self.outbox: list[dict[str, Any]] = []
+        self.timers: dict[tuple[str, int, str, str], dict[str, Any]] = {}
         self.instances: dict[int, dict[str, Any]] = {}
 
     def flush(self, conn: Connection) -> None:
@@ -59,6 +61,9 @@ class DeferredWrites:
         if self.outbox:
             conn.execute(outbox.insert(), self.outbox)
             self.outbox = []
+        if self.timers:
+            conn.execute(timer_rows.insert(), list(self.timers.values()))
+            self.timers = {}
         if self.instances:
             conn.execute(UPDATE_INSTANCE, list(self.instances.values()))
             self.instances = {}
@@ -127,6 +132,8 @@ class Step:
         found = self.facts.memo.get(key)
         if found is None:
             found = self.facts.memo[key] = RecordTimers(self.conn, self.entity, self.record_id)
+        if self.deferred is not None:
+            found.unwritten = self.deferred.timers
         return found
 
     @property

@@ -37,11 +37,16 @@ class RecordTimers:
     ones that are not there, costs no query. Nothing else adds or cancels a
     record's timers without its lock; the scheduler may fire one meanwhile, which
     its handler treats as stale if this transaction replaced it.
+
+    With :attr:`unwritten` set (a dict the transaction's owner inserts at its end,
+    ``step.DeferredWrites.timers``), new timers wait there; cancelling one of
+    them just drops it.
     """
 
     def __init__(self, conn: Connection, entity: str, record_id: int) -> None:
         self.conn, self.entity, self.record_id = conn, entity, int(record_id)
         self._pending: dict[tuple[str, str], tuple[datetime, Any]] | None = None
+        self.unwritten: dict[tuple[str, int, str, str], dict[str, Any]] | None = None
 
     @classmethod
     def load_many(cls, conn: Connection, entity: str, record_ids: list[int]
@@ -68,11 +73,18 @@ class RecordTimers:
             payload: dict[str, Any] | None = None, version_number: int | None = None) -> None:
         """Arm a timer, replacing a pending one with the same kind and key (an identical
         one, same time and payload, is kept as it is)."""
-        wanted = (fire_at.astimezone(UTC), {**(payload or {}), "version": version_number})
-        if self._rows().get((kind, key)) == wanted:
-            return
-        self.cancel(kind, [key])
-        self._insert(kind, {key: wanted}, now)
+        self.set_many(kind, {key: (fire_at, payload or {})}, now, version_number)
+
+    def set_many(self, kind: str, wanted: dict[str, tuple[datetime, dict[str, Any]]],
+                 now: datetime, version_number: int | None = None) -> None:
+        """:meth:`set` for several timers (key -> (fire_at, payload)), in two statements
+        at most; pending ones with other keys stay."""
+        rows = self._rows()
+        want = {key: (at.astimezone(UTC), {**payload, "version": version_number})
+                for key, (at, payload) in wanted.items()}
+        changed = {key: value for key, value in want.items() if rows.get((kind, key)) != value}
+        self.cancel(kind, list(changed))
+        self._insert(kind, changed, now)
 
     def insert(self, kind: str, items: list[tuple[str, datetime, dict[str, Any]]],
                now: datetime, version_number: int | None = None) -> None:
@@ -100,9 +112,13 @@ class RecordTimers:
             [key for key in dict.fromkeys(keys) if (kind, key) in rows]
         if not found:
             return 0
-        self.conn.execute(CANCEL_TIMERS, {"of_entity": self.entity,
-                                          "of_record": self.record_id, "of_kind": kind,
-                                          "keys": found})
+        unwritten = self.unwritten if self.unwritten is not None else {}
+        stored = [key for key in found
+                  if unwritten.pop((self.entity, self.record_id, kind, key), None) is None]
+        if stored:
+            self.conn.execute(CANCEL_TIMERS, {"of_entity": self.entity,
+                                              "of_record": self.record_id, "of_kind": kind,
+                                              "keys": stored})
         for key in found:
             del rows[(kind, key)]
         return len(found)
@@ -110,10 +126,14 @@ class RecordTimers:
     def _insert(self, kind: str, items: dict[str, tuple[datetime, Any]], now: datetime) -> None:
         if not items:
             return
-        self.conn.execute(timers.insert(), [
-            {"entity": self.entity, "record_id": self.record_id, "kind": kind, "key": key,
-             "payload": payload, "fire_at": at, "status": "pending",
-             "created_at": now.astimezone(UTC)} for key, (at, payload) in items.items()])
+        rows = {(self.entity, self.record_id, kind, key): {
+            "entity": self.entity, "record_id": self.record_id, "kind": kind, "key": key,
+            "payload": payload, "fire_at": at, "status": "pending",
+            "created_at": now.astimezone(UTC)} for key, (at, payload) in items.items()}
+        if self.unwritten is not None:
+            self.unwritten.update(rows)
+        else:
+            self.conn.execute(timers.insert(), list(rows.values()))
         self._rows().update({(kind, key): value for key, value in items.items()})
 
 
