@@ -1,9 +1,9 @@
 """Drive the whole platform with work orders: a fresh PostgreSQL database, the reference
 bundle, inline or on RQ workers over a private Redis. Used by ``flows_bench.py``.
 
-:func:`measure` publishes the reference bundle into a new database, creates one
-technician per order (on a grid 40 km apart, so every order has its own
-qualified technician), then takes every order through its lifecycle: intake
+:func:`measure` publishes the reference bundle into a new database, creates a
+customer and a technician per order (technicians on a grid 40 km apart, so every
+order has its own qualified technician), then takes every order through its lifecycle: intake
 (rules, flow, SLA clocks, dispatch decision, offer — processed by the queue),
 accept, depart, arrive, start, complete with the completion report, confirm,
 rating (processed by the queue) until closed. ``clients`` threads play the
@@ -159,8 +159,10 @@ def _drive(rt: Any, n: int, clients: int) -> LoadResult:
     from dispatchflow.platform.runner import take_action
 
     create = rt.records.create
-    customer = create(SYSTEM_ACTOR, "customer", {"name": "压测客户", "tier": "normal",
-                                                 "phone": "13800000000"})["id"]
+    # A customer per order (households): no order shares its customer's row with another.
+    customers = [create(SYSTEM_ACTOR, "customer", {
+        "name": f"压测客户{i}", "tier": "normal", "phone": f"138{i:08d}"})["id"]
+        for i in range(n)]
     points = [(20.0 + (i // 40) * 0.4, 100.0 + (i % 40) * 0.4) for i in range(n)]
     techs = [create(SYSTEM_ACTOR, "technician", {
         "name": f"技师{i}", "level": 5, "on_duty": True, "skills": ["aircon"],
@@ -173,7 +175,7 @@ def _drive(rt: Any, n: int, clients: int) -> LoadResult:
     with rt.engine.connect() as conn:
         baseline = conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar()
 
-    def file_order(point: tuple[float, float]) -> int:
+    def file_order(point: tuple[float, float], customer: int) -> int:
         return int(create(SYSTEM_ACTOR, "work_order", {
             "title": "空调不制冷", "category": "aircon", "customer": customer,
             "location": {"lat": point[0], "lng": point[1]}})["id"])
@@ -193,7 +195,7 @@ def _drive(rt: Any, n: int, clients: int) -> LoadResult:
 
     with ThreadPoolExecutor(clients) as pool:
         started = time.perf_counter()
-        orders = _all(pool, file_order, [(p,) for p in points])
+        orders = _all(pool, file_order, list(zip(points, customers, strict=True)))
         _wait_for(rt, orders, "offered")
         actions = sum(_all(pool, work_order, list(zip(orders, techs, strict=True))))
         _wait_for(rt, orders, "completed")
