@@ -55,8 +55,10 @@ EVENTS_PER_TRANSACTION = 20
 DRAIN_RECORDS = 50
 RECORDS_PER_TRANSACTION = 10
 #: Rounds in a row a drain job skips a record that another transaction holds before it
-#: waits for the record.
+#: waits for the record, and the pause (seconds) before a round whose records are all
+#: held.
 DRAIN_SKIPS = 3
+DRAIN_PAUSE = 0.005
 DRAIN_SECONDS = 10.0
 
 #: Seconds a worker keeps using the active app version before checking for a new one.

@@ -86,13 +86,14 @@ def process_pending(rt: Runtime) -> int:
     processed in one transaction (:func:`_drain_records`; when one of their
     events fails, each is taken again on its own by :func:`process_record`). A
     record another worker or a user's action holds is skipped (others go on
-    meanwhile); if it is still pending and held after :data:`defaults.DRAIN_SKIPS`
+    meanwhile; a round that could take none pauses :data:`defaults.DRAIN_PAUSE`
+    first); if it is still pending and held after :data:`defaults.DRAIN_SKIPS`
     rounds, the job waits for it (a holder keeps a record for one transaction:
-    milliseconds). The job ends when
-    no record is pending, or after :data:`defaults.DRAIN_SECONDS`, when it wakes
-    another such job first. A record whose events fail is left for the next job
-    (its failures are counted), and the job then fails, so RQ retries it and the
-    failure shows in ``dispatchflow jobs failed``.
+    milliseconds). The job ends when no record is pending, or after
+    :data:`defaults.DRAIN_SECONDS`, when it wakes another such job first. A
+    record whose events fail is left for the next job (its failures are counted),
+    and the job then fails, so RQ retries it and the failure shows in
+    ``dispatchflow jobs failed``.
     """
     done, deadline = 0, time.monotonic() + defaults.DRAIN_SECONDS
     failed: list[tuple[str, int]] = []
@@ -101,6 +102,8 @@ def process_pending(rt: Runtime) -> int:
         records = _pending_records(rt, exclude=failed)
         if not records:
             break
+        if held and all(r in held for r in records):  # all held: let their holders finish
+            time.sleep(defaults.DRAIN_PAUSE)
         was_held, held = held, {}
         alone = [r for r in records if was_held.get(r, 0) >= defaults.DRAIN_SKIPS]
         for entity, ids in _chunks([r for r in records if r not in alone]):
