@@ -111,7 +111,7 @@ class Step:
         """Lock the record and start a step on it (None when the record does not exist).
 
         ``facts`` may be a loader that already holds the locked row; with
-        ``deferred``, timeline rows and flow instances are written at its flush.
+        ``deferred``, what :class:`DeferredWrites` collects is written at its flush.
         """
         if facts is None:
             facts = FactLoader(rt, conn)
