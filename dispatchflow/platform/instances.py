@@ -35,7 +35,7 @@ from .db import flow_instances
 from .escalation import update_ladders
 from .facts import FactLoader
 from .slaclocks import update_clocks
-from .statements import INSTANCES_OF, INSTANCES_OF_MANY, UPDATE_INSTANCE
+from .statements import INSTANCES_OF_MANY, UPDATE_INSTANCE
 from .step import Step
 from .timers import RecordTimers
 
@@ -59,25 +59,28 @@ def instances_of(step: Step, flow: str | None = None) -> list[Instance]:
     change goes through them (the transaction holds the record's lock).
     """
     key = ("instances", step.entity, step.record_id)
-    loaded: list[Instance] | None = step.facts.memo.get(key)
-    if loaded is None:
-        rows = step.conn.execute(INSTANCES_OF, {"entity": step.entity,
-                                                "record_id": step.record_id}).mappings().all()
-        loaded = step.facts.memo[key] = [_instance(r) for r in rows]
+    if key not in step.facts.memo:
+        _load(step.facts, step.entity, [step.record_id])
+    loaded: list[Instance] = step.facts.memo[key]
     return [i for i in loaded if flow is None or i.flow == flow]
 
 
 def preload(facts: FactLoader, entity: str, record_ids: list[int]) -> None:
     """Read the flow instances and pending timers of several locked records in two
     queries, for :func:`instances_of` and ``Step.timers`` in this transaction."""
+    _load(facts, entity, record_ids)
+    for record_id, timers in RecordTimers.load_many(facts.conn, entity, record_ids).items():
+        facts.memo[("timers", entity, record_id)] = timers
+
+
+def _load(facts: FactLoader, entity: str, record_ids: list[int]) -> None:
+    """Read the flow instances of locked records into the transaction's memo."""
     loaded: dict[int, list[Instance]] = {int(i): [] for i in record_ids}
     for r in facts.conn.execute(INSTANCES_OF_MANY, {"entity": entity, "ids": list(loaded)}
                                 ).mappings():
         loaded[int(r["record_id"])].append(_instance(r))
     for record_id, found in loaded.items():
         facts.memo[("instances", entity, record_id)] = found
-    for record_id, timers in RecordTimers.load_many(facts.conn, entity, record_ids).items():
-        facts.memo[("timers", entity, record_id)] = timers
 
 
 def _instance(r: Any) -> Instance:

@@ -51,21 +51,8 @@ MARK_PROCESSED = (
     update(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True)))
     .values(processed_at=bindparam("at"), attempts=outbox.c.attempts + 1))
 
-#: A record's flow instances, oldest first. Parameters: entity, record_id.
-INSTANCES_OF = (
-    select(flow_instances).where(flow_instances.c.entity == bindparam("entity"))
-    .where(flow_instances.c.record_id == bindparam("record_id"))
-    .order_by(flow_instances.c.id))
-
 #: Update a flow instance: parameters ``where_id`` plus the columns to set.
 UPDATE_INSTANCE = update(flow_instances).where(flow_instances.c.id == bindparam("where_id"))
-
-#: A record's pending timers. Parameters: entity, record_id.
-PENDING_TIMERS = (
-    select(timers.c.kind, timers.c.key, timers.c.fire_at, timers.c.payload)
-    .where(timers.c.entity == bindparam("entity"))
-    .where(timers.c.record_id == bindparam("record_id"))
-    .where(timers.c.status == "pending"))
 
 #: Cancel some pending timers of a record. Parameters: of_entity, of_record, of_kind,
 #: keys (names differ from the columns: an UPDATE reserves those for its SET clause).

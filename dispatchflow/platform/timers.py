@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from . import defaults
 from .db import outbox, timers
-from .statements import CANCEL_TIMERS, PENDING_TIMERS, PENDING_TIMERS_OF_MANY
+from .statements import CANCEL_TIMERS, PENDING_TIMERS_OF_MANY
 from .storage import as_utc
 
 #: Outbox event name of a fired timer (never a bundle event: names there have no underscore
@@ -53,20 +53,14 @@ class RecordTimers:
                   ) -> dict[int, RecordTimers]:
         """The pending timers of several locked records, read in one query."""
         out = {int(i): cls(conn, entity, i) for i in record_ids}
-        for timer in out.values():
-            timer._pending = {}
-        rows = conn.execute(PENDING_TIMERS_OF_MANY, {"entity": entity, "ids": list(out)})
-        for r in rows:
-            pending = out[int(r.record_id)]._pending
-            assert pending is not None
-            pending[(r.kind, r.key)] = (as_utc(r.fire_at), r.payload)
+        for record_id, pending in _read_pending(conn, entity, list(out)).items():
+            out[record_id]._pending = pending
         return out
 
     def _rows(self) -> dict[tuple[str, str], tuple[datetime, Any]]:
         if self._pending is None:
-            rows = self.conn.execute(PENDING_TIMERS, {"entity": self.entity,
-                                                      "record_id": self.record_id})
-            self._pending = {(r.kind, r.key): (as_utc(r.fire_at), r.payload) for r in rows}
+            self._pending = _read_pending(self.conn, self.entity, [self.record_id])[
+                self.record_id]
         return self._pending
 
     def set(self, kind: str, key: str, fire_at: datetime, now: datetime,
@@ -135,6 +129,15 @@ class RecordTimers:
         else:
             self.conn.execute(timers.insert(), list(rows.values()))
         self._rows().update({(kind, key): value for key, value in items.items()})
+
+
+def _read_pending(conn: Connection, entity: str, record_ids: list[int]
+                  ) -> dict[int, dict[tuple[str, str], tuple[datetime, Any]]]:
+    """Pending timers of records, (kind, key) -> (fire_at, payload) per record id."""
+    out: dict[int, dict[tuple[str, str], tuple[datetime, Any]]] = {i: {} for i in record_ids}
+    for r in conn.execute(PENDING_TIMERS_OF_MANY, {"entity": entity, "ids": record_ids}):
+        out[int(r.record_id)][(r.kind, r.key)] = (as_utc(r.fire_at), r.payload)
+    return out
 
 
 def pending_timers(conn: Connection, entity: str, record_id: int,

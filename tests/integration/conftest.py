@@ -81,24 +81,24 @@ class Databases:
         self.admin.dispose()
 
 
-@pytest.fixture
-def fresh_database() -> Iterator[Callable[[], str]]:
-    """``fresh_database()`` -> URL of a new, empty PostgreSQL database (dropped after)."""
+def _databases() -> Iterator[Callable[[], str]]:
     dbs = Databases()
     try:
         yield dbs.make
     finally:
         dbs.close()
+
+
+@pytest.fixture
+def fresh_database() -> Iterator[Callable[[], str]]:
+    """``fresh_database()`` -> URL of a new, empty PostgreSQL database (dropped after)."""
+    yield from _databases()
 
 
 @pytest.fixture(scope="module")
 def module_database() -> Iterator[Callable[[], str]]:
     """Like :func:`fresh_database`, for module-scoped fixtures (dropped after the module)."""
-    dbs = Databases()
-    try:
-        yield dbs.make
-    finally:
-        dbs.close()
+    yield from _databases()
 
 
 # ---------------------------------------------------------------- Redis
