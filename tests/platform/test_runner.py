@@ -393,8 +393,10 @@ def test_a_drain_job_skips_a_held_record_then_waits_for_it(tmp_path, reference_a
         holder.execute(select(table.c.id).where(table.c.id == held).with_for_update())
 
         def release_later() -> None:
-            time.sleep(0.5)
-            seen.append(pending())  # while the drain waits for the held record
+            deadline = time.monotonic() + 60
+            while set(pending()) != {held} and time.monotonic() < deadline:
+                time.sleep(0.05)  # until the free one is done, the drain still running
+            seen.append(pending())
             holder.rollback()
             holder.close()
 
