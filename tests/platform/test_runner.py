@@ -380,7 +380,7 @@ def test_a_drain_job_skips_a_held_record_then_waits_for_it(tmp_path, reference_a
             "location": {"lat": 31.2, "lng": 121.5}})["id"] for _ in range(2))
         rt.queue = inline
         table = rt.tables["work_order"]
-        seen: list[dict[int, Any]] = []
+        seen: list[tuple[bool, bool, Any]] = []
 
         def pending() -> dict[int, Any]:
             with rt.engine.connect() as conn:
@@ -394,9 +394,10 @@ def test_a_drain_job_skips_a_held_record_then_waits_for_it(tmp_path, reference_a
 
         def release_later() -> None:
             deadline = time.monotonic() + 60
-            while set(pending()) != {held} and time.monotonic() < deadline:
-                time.sleep(0.05)  # until the free one is done, the drain still running
-            seen.append(pending())
+            while status(rt, free) == "new" and time.monotonic() < deadline:
+                time.sleep(0.05)  # until the free one is processed, the drain still running
+            waiting = pending()
+            seen.append((status(rt, free) != "new", held in waiting, waiting.get(held)))
             holder.rollback()
             holder.close()
 
@@ -404,7 +405,8 @@ def test_a_drain_job_skips_a_held_record_then_waits_for_it(tmp_path, reference_a
         releaser.start()
         assert process_pending(rt) >= 2
         releaser.join()
-        assert seen == [{held: None}]  # the free one went first; the held one not parked
+        # the free one went first; the held one waited, not parked
+        assert seen == [(True, True, None)]
         assert pending() == {}
         assert status(rt, held) != "new" and status(rt, free) != "new"
     finally:
