@@ -96,25 +96,28 @@ def _default_policy(step: Step) -> str | None:
     return names[0] if len(names) == 1 else None
 
 
-def run_round(rt: Runtime, entity: str, record_id: int, round_id: int) -> None:
-    """Decide and offer for a pending round (idempotent: a decided round is left alone)."""
+def run_round(rt: Runtime, entity: str, record_id: int, round_id: int
+              ) -> list[tuple[str, str, tuple[Any, ...]]]:
+    """Decide and offer for a pending round (idempotent: a decided round is left alone).
+
+    Returns the jobs to run after its commit (the caller sends them on).
+    """
     with rt.engine.begin() as conn:
         row = conn.execute(select(dispatch_rounds).where(dispatch_rounds.c.id == round_id)) \
             .mappings().first()
         if row is None or row["status"] != "pending":
-            return
+            return []
         # The decision is made as of the request, so it does not depend on queue delays.
         step = Step.open(rt, conn, entity, record_id, as_utc(row["requested_at"]))
         if step is None:
-            return
+            return []
         row = conn.execute(select(dispatch_rounds).where(dispatch_rounds.c.id == round_id)) \
             .mappings().one()  # re-read under the record lock
         if row["status"] != "pending":
-            return
+            return []
         decide_and_offer(step, dict(row))
         step.flush()
-        jobs = step.jobs
-    rt.queue.enqueue_many(jobs)
+        return step.jobs
 
 
 def decide_and_offer(step: Step, rnd: dict[str, Any], *, forced: Any = None,

@@ -36,7 +36,7 @@ def dispatch_round(rt: Runtime, entity: str, record_id: int, round_id: int) -> N
     """Decide and make the offers of one dispatch round."""
     from .dispatching import run_round
 
-    run_round(rt, entity, int(record_id), int(round_id))
+    rt.queue.enqueue_many(run_round(rt, entity, int(record_id), int(round_id)))
 
 
 def dispatch_batch(rt: Runtime, *round_ids: int) -> None:

@@ -30,7 +30,7 @@ from ..errors import ConflictError, NotFoundError, ValidationError
 from ..forms.validation import FieldError, validate_payload
 from . import defaults
 from .actors import Actor
-from .db import audit_log, outbox, timeline
+from .db import audit_log, outbox, reading, timeline
 from .jsonvalues import changes, json_record, json_value
 from .storage import as_utc, from_row, to_row
 
@@ -258,7 +258,7 @@ class RecordService:
         query = query.order_by(order(column).nulls_last() if not descending
                                else order(column).nulls_last(), order(table.c.id))
         query = query.limit(limit + 1)
-        with self.rt.engine.connect() as conn:
+        with reading(self.rt.engine) as conn:
             rows = conn.execute(query).mappings().all()
         more = len(rows) > limit
         rows = rows[:limit]
@@ -344,7 +344,7 @@ class RecordService:
         self._entity(entity_name)
         self.rt.authz.require(actor, entity_name, "read")
         readable = self.rt.authz.readable_fields(actor, entity_name)
-        with self.rt.engine.connect() as conn:
+        with reading(self.rt.engine) as conn:
             self._load(conn, actor, entity_name, record_id, "read")
             rows = conn.execute(select(audit_log).where(audit_log.c.entity == entity_name)
                                 .where(audit_log.c.record_id == record_id)

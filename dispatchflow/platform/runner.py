@@ -36,7 +36,7 @@ from sqlalchemy import select, update
 from ..errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
 from . import defaults, instances
 from .actors import Actor
-from .db import outbox
+from .db import outbox, reading
 from .facts import FactLoader
 from .statements import MARK_PROCESSED, PENDING_EVENTS_OF, PENDING_RECORDS
 from .step import DeferredWrites, Step
@@ -89,7 +89,10 @@ def process_pending(rt: Runtime) -> int:
     meanwhile; a round that could take none pauses :data:`defaults.DRAIN_PAUSE`
     first); if it is still pending and held after :data:`defaults.DRAIN_SKIPS`
     rounds, the job waits for it (a holder keeps a record for one transaction:
-    milliseconds). The job ends when no record is pending, or after
+    milliseconds). Jobs the drains ask for are queued after each commit, except
+    requests to process records' events (this loop takes them) and, in a worker
+    that also serves the ``dispatch`` queue, dispatch rounds: it runs those itself
+    right away (:func:`_follow_up`). The job ends when no record is pending, or after
     :data:`defaults.DRAIN_SECONDS`, when it wakes another such job first. A
     record whose events fail is left for the next job (its failures are counted),
     and the job then fails, so RQ retries it and the failure shows in
@@ -108,12 +111,13 @@ def process_pending(rt: Runtime) -> int:
         alone = [r for r in records if was_held.get(r, 0) >= defaults.DRAIN_SKIPS]
         for entity, ids in _chunks([r for r in records if r not in alone]):
             try:
-                locked, processed = _drain_records(rt, entity, ids)
+                locked, processed, jobs = _drain_records(rt, entity, ids)
             except Exception:  # one of them failed: take each on its own
                 log.warning("events of %s %s failed together; one by one", entity, ids,
                             exc_info=True)
                 alone.extend((entity, i) for i in ids)
                 continue
+            _follow_up(rt, jobs)
             done += processed
             held.update({(entity, i): was_held.get((entity, i), 0) + 1
                          for i in ids if i not in locked})
@@ -147,26 +151,53 @@ def _chunks(records: list[tuple[str, int]]) -> list[tuple[str, list[int]]]:
             for i in range(0, len(ids), size)]
 
 
-def _drain_records(rt: Runtime, entity: str, record_ids: list[int]) -> tuple[list[int], int]:
+Jobs = list[tuple[str, str, tuple[Any, ...]]]
+
+
+def _drain_records(rt: Runtime, entity: str, record_ids: list[int]
+                   ) -> tuple[list[int], int, Jobs]:
     """Process the pending events of several records of one entity in one transaction.
 
     Locks those no other transaction holds (the others are left), reads their
     events, flow instances and timers in one query each, processes every event
     (and the events that emits for the same records) in order per record, and
-    marks them processed. Returns the records it locked and how many events it
-    processed; raises when any event fails (everything is then rolled back).
+    marks them processed. Returns the records it locked, how many events it
+    processed and the jobs to run after the commit; raises when any event fails
+    (everything is then rolled back).
     """
     with rt.engine.begin() as conn:
         facts = FactLoader(rt, conn)
         locked = facts.lock_many(entity, record_ids)
         if not locked:
-            return locked, 0
+            return locked, 0, []
         instances.preload(facts, entity, locked)
         taken, jobs = _take_events(rt, conn, facts, entity, locked,
                                    defaults.EVENTS_PER_TRANSACTION * len(record_ids), [])
-    if jobs:
-        rt.queue.enqueue_many(jobs)
-    return locked, len(taken)
+    return locked, len(taken), jobs
+
+
+def _follow_up(rt: Runtime, jobs: Jobs) -> None:
+    """The jobs a drain (or a round run here) asked for, from inside :func:`process_pending`:
+    requests to process records' events are dropped (its loop takes those records next),
+    dispatch rounds are run here when this process serves the ``dispatch`` queue (one
+    that fails is queued, for RQ's retries and ``jobs failed``), the rest are queued."""
+    from .dispatching import run_round
+
+    here = "dispatch" in rt.serves
+    queued = [j for j in jobs if j[1] != "process_record"
+              and not (here and j[1] == "dispatch_round")]
+    if queued:
+        rt.queue.enqueue_many(queued)
+    for job in jobs:
+        if not (here and job[1] == "dispatch_round"):
+            continue
+        try:
+            more = run_round(rt, *job[2])
+        except Exception:
+            log.warning("dispatch round %s failed here; queued", job[2], exc_info=True)
+            rt.queue.enqueue_many([job])
+            continue
+        _follow_up(rt, more)
 
 
 def _take_events(rt: Runtime, conn: Any, facts: FactLoader, entity: str, ids: list[int],
@@ -208,7 +239,7 @@ def _take_events(rt: Runtime, conn: Any, facts: FactLoader, entity: str, ids: li
 
 def _pending_records(rt: Runtime, exclude: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """Records with unprocessed, unparked events, oldest event first (a round's worth)."""
-    with rt.engine.connect() as conn:
+    with reading(rt.engine) as conn:
         rows = conn.execute(PENDING_RECORDS, {
             "limit": defaults.DRAIN_RECORDS + len(exclude)}).all()
     skip = set(exclude)

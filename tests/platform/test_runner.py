@@ -438,3 +438,43 @@ def test_a_failing_event_in_a_drain_batch_holds_up_only_its_record(rt, world) ->
     assert process_pending(rt) > 0  # the record's later events go on once it is parked
     assert status(rt, orders[1]) == "offered"
     assert process_pending(rt) == 0
+
+
+def _drain_with_lost_jobs(rt: Runtime, world: dict[str, Any], serves: set[str]
+                          ) -> tuple[list[int], list[tuple[str, tuple[Any, ...]]]]:
+    """Two new orders drained by a job of a worker serving ``serves``, on a queue that
+    loses every job; returns the orders and the jobs the drain queued."""
+    rt.queue = lost = DroppingQueue()
+    orders = [new_order(rt, world)["id"] for _ in range(2)]
+    lost.lost.clear()
+    rt.serves = frozenset(serves)
+    process_pending(rt)
+    return orders, lost.lost
+
+
+def test_a_drain_job_runs_the_dispatch_rounds_it_asks_for_when_its_worker_serves_them(
+        rt, world) -> None:
+    orders, queued = _drain_with_lost_jobs(rt, world, {"events", "dispatch"})
+    assert [status(rt, o) for o in orders] == ["offered"] * 2
+    assert {job for job, _ in queued} <= {"deliver_notification"}  # no round, no wake-up
+
+
+def test_a_drain_job_queues_the_dispatch_rounds_when_its_worker_does_not_serve_them(
+        rt, world) -> None:
+    orders, queued = _drain_with_lost_jobs(rt, world, {"events"})
+    assert [status(rt, o) for o in orders] == ["dispatching"] * 2
+    rounds = [args for job, args in queued if job == "dispatch_round"]
+    assert sorted(args[1] for args in rounds) == sorted(orders)
+    assert "process_record" not in {job for job, _ in queued}  # its own loop takes those
+
+
+def test_a_dispatch_round_that_fails_in_the_drain_job_is_queued(rt, world, monkeypatch) -> None:
+    from dispatchflow.platform import dispatching
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("candidate pool unavailable")
+
+    monkeypatch.setattr(dispatching, "run_round", broken)
+    orders, queued = _drain_with_lost_jobs(rt, world, {"events", "dispatch"})
+    assert [status(rt, o) for o in orders] == ["dispatching"] * 2
+    assert sorted(args[1] for job, args in queued if job == "dispatch_round") == sorted(orders)
