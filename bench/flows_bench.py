@@ -25,7 +25,7 @@ state (``closed``; a completed Spiff workflow through the ``closed`` end event),
 the expected data and, for every 5th order, the expired offer taken. Every timed pass
 checks again that every instance ended. The time of a pass includes starting the N
 instances; only the events are counted (instance starts are not). The best of
-``--repeat`` passes counts.
+``--repeat`` passes counts, for the end-to-end rows too (every pass is printed).
 
 The last line is ``events_per_s=E ratio_vs_spiff=X``: X = dispatchflow events/s divided
 by SpiffWorkflow events/s on the same events (target >= 10). E is the end-to-end rate
@@ -375,22 +375,34 @@ def platform_inline(workload: Workload, args: argparse.Namespace) -> float | Non
     """Events/s through the whole platform, jobs inline, on a fresh PostgreSQL database."""
     import platform_load
 
-    result = platform_load.measure(args.platform_n)
-    print(f"platform inline: {result.orders} orders, {result.events} events + "
-          f"{result.actions} actions in {result.seconds:.1f} s")
-    return result.rate
+    return _best_pass("platform inline", args.repeat,
+                      lambda: platform_load.measure(args.platform_n))
 
 
 def platform_rq(workload: Workload, args: argparse.Namespace) -> float | None:
     """Events/s with 2 RQ worker processes over a private Redis, on fresh PostgreSQL."""
     import platform_load
 
-    with platform_load.private_redis() as url:
-        result = platform_load.measure(args.platform_n, redis_url=url,
-                                       worker_count=args.workers)
-    print(f"platform on RQ, {args.workers} workers: {result.orders} orders, {result.events} "
-          f"events + {result.actions} actions in {result.seconds:.1f} s")
-    return result.rate
+    def one_pass() -> Any:
+        with platform_load.private_redis() as url:
+            return platform_load.measure(args.platform_n, redis_url=url,
+                                         worker_count=args.workers)
+
+    return _best_pass(f"platform on RQ, {args.workers} workers", args.repeat, one_pass)
+
+
+def _best_pass(label: str, repeat: int, measure: Callable[[], Any]) -> float:
+    """The best rate of ``repeat`` end-to-end passes (each on a fresh database), every
+    pass printed: like the pure passes, the best one counts (this VM's noise only ever
+    slows a pass down)."""
+    rates = []
+    for _ in range(repeat):
+        result = measure()
+        rates.append(result.rate)
+        print(f"{label}: {result.orders} orders, {result.events} events + "
+              f"{result.actions} actions in {result.seconds:.1f} s = {result.rate:.0f} "
+              "events/s")
+    return max(rates)
 
 
 #: (label, measurement) rows run after the pure part, in order.

@@ -13,9 +13,13 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, Table, Update, bindparam, func, select, update
+from sqlalchemy import Insert, Select, Table, Update, bindparam, func, select, update
 
-from .db import flow_instances, outbox, timers
+from .db import audit_log, flow_instances, outbox, timers
+
+#: Store an outbox event / an audit row (parameters: the columns).
+INSERT_EVENT = outbox.insert()
+INSERT_AUDIT = audit_log.insert()
 
 #: Unprocessed, unparked outbox events of several records of one entity after id
 #: ``after``, oldest first, at most ``limit``. Parameters: entity, ids, after, limit.
@@ -107,6 +111,12 @@ def rows_by_ids(table: Table, references: References = ()) -> Select:
     return _with_references(table, references) \
         .where(table.c.id.in_(bindparam("ids", expanding=True))) \
         .with_for_update(skip_locked=True, of=table)
+
+
+@lru_cache(maxsize=512)
+def insert_returning(table: Table) -> Insert:
+    """Insert a row into ``table`` (parameters: the columns) and return it as stored."""
+    return table.insert().returning(*table.c)
 
 
 @lru_cache(maxsize=512)
