@@ -404,6 +404,7 @@ def update_profile(step: Step, candidate: int, absolute: Mapping[str, Any] | Non
                                 .with_for_update()).mappings().first()
         if row is None:
             continue
+        step.facts.held_by_caller(pool, candidate)
         values: dict[str, Any] = dict(fixed)
         for name, delta in wanted.items():
             old = row[name] or 0

@@ -37,6 +37,9 @@ class FactLoader:
         #: Other state read once per transaction, kept by its owner module (a record's
         #: flow instances, its pending timers), keyed by (owner, entity, record id).
         self.memo: dict[tuple[str, str, int], Any] = {}
+        #: Records whose rows this transaction holds locked: read with ``lock`` or by
+        #: :meth:`lock_many`, or locked by a caller that says so (:meth:`held_by_caller`).
+        self.held: set[tuple[str, int]] = set()
         self._joined: dict[str, References] = {}
 
     def row(self, entity: str, record_id: int, lock: bool = False,
@@ -55,8 +58,14 @@ class FactLoader:
             rec = None
             if found is not None:
                 rec = self._keep(entity, table, references, found)
+                if lock:
+                    self.held.add(key)
             self._rows[key] = rec
         return self._rows[key]
+
+    def held_by_caller(self, entity: str, record_id: int) -> None:
+        """The caller locked this record's row in this transaction (see :attr:`held`)."""
+        self.held.add((entity, int(record_id)))
 
     def lock_many(self, entity: str, record_ids: list[int]) -> list[int]:
         """Lock those of the records no other transaction holds (PostgreSQL; SQLite takes
@@ -66,7 +75,9 @@ class FactLoader:
                                  {"ids": [int(i) for i in record_ids]}).mappings().all()
         for found in rows:
             self._keep(entity, table, references, found)
-        return [int(found["id"]) for found in rows]
+        locked = [int(found["id"]) for found in rows]
+        self.held.update((entity, i) for i in locked)
+        return locked
 
     def _references(self, entity: str) -> References:
         """The reference columns of ``entity`` joined when one of its records is read

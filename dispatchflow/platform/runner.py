@@ -201,11 +201,16 @@ def _follow_up(rt: Runtime, jobs: Jobs) -> None:
 
 
 def _take_events(rt: Runtime, conn: Any, facts: FactLoader, entity: str, ids: list[int],
-                 limit: int, attempted: list[int]
+                 limit: int, attempted: list[int], chain: bool = True
                  ) -> tuple[list[int], list[tuple[str, str, tuple[Any, ...]]]]:
     """Process up to ``limit`` pending events of the locked records ``ids`` (and the
     events that emits for them, in the same transaction), in order per record; write
     the deferred rows and mark the events processed.
+
+    With ``chain``, events this stored for other records whose rows the transaction
+    holds (a technician whose profile a completed order updated) are processed in it
+    too, after these (:func:`_take_held`): no one else can take them meanwhile, and
+    a transaction of their own would cost more than they do.
 
     Returns the events processed and the jobs to enqueue after the commit (none to
     process these records again). ``attempted`` gets each event id as it is taken,
@@ -234,7 +239,35 @@ def _take_events(rt: Runtime, conn: Any, facts: FactLoader, entity: str, ids: li
     deferred.flush(conn)
     if taken:
         conn.execute(MARK_PROCESSED, {"ids": taken, "at": datetime.now(UTC)})
-    return taken, list(dict.fromkeys(jobs))
+    jobs = list(dict.fromkeys(jobs))
+    if chain:
+        jobs = _take_held(rt, conn, facts, jobs, taken, attempted)
+    return taken, jobs
+
+
+def _take_held(rt: Runtime, conn: Any, facts: FactLoader,
+               jobs: list[tuple[str, str, tuple[Any, ...]]], taken: list[int],
+               attempted: list[int]) -> list[tuple[str, str, tuple[Any, ...]]]:
+    """Process the pending events of the records ``jobs`` asks to process whose rows
+    this transaction holds (adding them to ``taken``); returns the other jobs, plus what
+    processing those asked for."""
+    held: dict[str, list[int]] = {}
+    rest = []
+    for job in jobs:
+        queue, name, args = job
+        if name == "process_record" and (args[0], int(args[1])) in facts.held:
+            held.setdefault(args[0], []).append(int(args[1]))
+        else:
+            rest.append(job)
+    for entity, ids in held.items():
+        limit = defaults.EVENTS_PER_TRANSACTION * len(ids)
+        more, their_jobs = _take_events(rt, conn, facts, entity, ids, limit, attempted,
+                                        chain=False)
+        taken.extend(more)
+        rest.extend(their_jobs)
+        if len(more) >= limit:  # not all done here: a job takes the rest
+            rest.extend(("events", "process_record", (entity, i)) for i in ids)
+    return list(dict.fromkeys(rest))
 
 
 def _pending_records(rt: Runtime, exclude: list[tuple[str, int]]) -> list[tuple[str, int]]:

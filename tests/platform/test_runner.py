@@ -478,3 +478,33 @@ def test_a_dispatch_round_that_fails_in_the_drain_job_is_queued(rt, world, monke
     orders, queued = _drain_with_lost_jobs(rt, world, {"events", "dispatch"})
     assert [status(rt, o) for o in orders] == ["dispatching"] * 2
     assert sorted(args[1] for job, args in queued if job == "dispatch_round") == sorted(orders)
+
+
+def test_events_for_a_record_the_drain_holds_are_processed_in_its_transaction(
+        rt, world) -> None:
+    """Completing an order updates its technician's profile: the technician's
+    ``updated`` event is processed by the same drain (its row is held), not queued."""
+    from dispatchflow.platform.files import store_file
+
+    order = new_order(rt, world)["id"]
+    actor = tech_actor(world, 0)
+    for action in ("accept", "depart", "arrive", "start_service"):
+        take_action(rt, actor, "work_order", order, action)
+    photo = store_file(rt.engine, b"\x89PNG" + bytes(16), filename="a.png",
+                       content_type="image/png", created_by="t", max_bytes=1 << 20)
+    rt.queue = lost = DroppingQueue()
+    process_pending(rt)  # the technician's event from accepting, on its own
+    take_action(rt, actor, "work_order", order, "complete",
+                {"resolution": "换电容", "customer_absent": True, "photos": [photo.id]})
+    lost.lost.clear()
+    assert process_record(rt, "work_order", order) > 0
+    technician = world["techs"][0]["id"]
+    with rt.engine.connect() as conn:
+        events = conn.execute(select(outbox.c.event, outbox.c.processed_at)
+                              .where(outbox.c.entity == "technician")
+                              .where(outbox.c.record_id == technician)
+                              .order_by(outbox.c.id)).all()
+    assert [e for e, _ in events] == ["created", "updated", "updated"]  # accept, complete
+    assert all(at is not None for _, at in events)
+    assert ("process_record", ("technician", technician)) not in lost.lost
+    assert tech(rt, world, 0)["completed_count"] == 1
