@@ -17,7 +17,9 @@ sweeper and a job run twice changes nothing.
   job per record: a request to process a record's events wakes one
   ``process_pending`` job, which drains every record with pending events
   (:func:`~.runner.process_pending`); so a burst of commits costs a few jobs,
-  not one each.
+  not one each. Notifications likewise: a request to send deliveries wakes one
+  ``deliver_due`` job, which sends every delivery that is due
+  (:func:`~.jobs.deliver_due`).
 
 Both coalesce: a job that is already waiting with the same arguments and has
 not started yet is not queued again (it will see everything committed before it
@@ -45,8 +47,9 @@ log = logging.getLogger(__name__)
 #: The RQ queues, in the order a worker serving all of them takes jobs.
 QUEUES = ("events", "dispatch", "notifications")
 
-#: Jobs that coalesce (see module docs): draining a record's events, or all pending ones.
-COALESCED = frozenset({"process_record", "process_pending"})
+#: Jobs that coalesce (see module docs): draining a record's events, or all pending ones,
+#: and sending the due notification deliveries.
+COALESCED = frozenset({"process_record", "process_pending", "deliver_due"})
 
 #: Lifetime of the Redis key marking a coalesced job as waiting, in seconds.
 COALESCE_SECONDS = 30
@@ -129,7 +132,7 @@ class RQQueue:
     def enqueue_many(self, items: list[tuple[str, str, tuple[Any, ...]]]) -> None:
         from rq import Queue, Retry
 
-        items = self._not_waiting(_pull_events(items))
+        items = self._not_waiting(_pull(items))
         if not items:
             return
         # Immediate retries (no RQ scheduler needed); later ones come from our sweeper.
@@ -164,18 +167,22 @@ class RQQueue:
             self.redis.delete(key)
 
 
-def _pull_events(items: list[tuple[str, str, tuple[Any, ...]]]
-                 ) -> list[tuple[str, str, tuple[Any, ...]]]:
-    """``items`` with requests to process records' events replaced by one request to
-    process all pending events (see module docs)."""
+#: Jobs RQ workers pull work for instead (see module docs): requested job -> the job
+#: that takes all such work, with its queue.
+PULLED = {"process_record": ("events", "process_pending"),
+          "deliver_notification": ("notifications", "deliver_due")}
+
+
+def _pull(items: list[tuple[str, str, tuple[Any, ...]]]
+          ) -> list[tuple[str, str, tuple[Any, ...]]]:
+    """``items`` with requests to process records' events or to send deliveries replaced
+    by one request to take all that is pending of each (see module docs)."""
     out: list[tuple[str, str, tuple[Any, ...]]] = []
-    woken = False
     for queue, job, args in items:
-        if job != "process_record":
-            out.append((queue, job, args))
-        elif not woken:
-            out.append(("events", "process_pending", ()))
-            woken = True
+        pulled = PULLED.get(job)
+        item = (queue, job, args) if pulled is None else (*pulled, ())
+        if item not in out:
+            out.append(item)
     return out
 
 

@@ -1,4 +1,5 @@
-"""The RQ queue against a real (private) Redis: events are pulled, waiting jobs coalesce."""
+"""The RQ queue against a real (private) Redis: events and deliveries are pulled,
+waiting jobs coalesce."""
 
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ def test_record_requests_wake_one_drain_job_until_it_starts(private_redis) -> No
     jobs = events.get_jobs()
     assert [j.args for j in jobs] == [("process_pending",)]  # one job stands for them all
     queue.enqueue_many([("notifications", "deliver_notification", (1, 2)),
-                        ("notifications", "deliver_notification", (1, 2))])
-    assert Queue("notifications", connection=queue.redis).count == 2  # these do not coalesce
+                        ("notifications", "deliver_notification", (3,))])
+    queue.enqueue("notifications", "deliver_notification", 4)
+    sending = Queue("notifications", connection=queue.redis).get_jobs()
+    assert [j.args for j in sending] == [("deliver_due",)]  # deliveries are pulled too
+    queue.enqueue_many([("dispatch", "dispatch_round", ("work_order", 1, 7))] * 2)
+    assert Queue("dispatch", connection=queue.redis).count == 1  # the same job once
 
     queue.started("process_pending", ())  # a worker took it: new commits need a new one
     queue.enqueue("events", "process_record", "work_order", 1)
