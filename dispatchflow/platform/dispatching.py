@@ -30,7 +30,7 @@ the pool entity (e.g. "three anomalies in a row raise an alert") see it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
@@ -96,11 +96,16 @@ def _default_policy(step: Step) -> str | None:
     return names[0] if len(names) == 1 else None
 
 
-def run_round(rt: Runtime, entity: str, record_id: int, round_id: int
-              ) -> list[tuple[str, str, tuple[Any, ...]]]:
+Jobs = list[tuple[str, str, tuple[Any, ...]]]
+
+
+def run_round(rt: Runtime, entity: str, record_id: int, round_id: int,
+              then: Callable[[Step, Jobs], Jobs] | None = None) -> Jobs:
     """Decide and offer for a pending round (idempotent: a decided round is left alone).
 
-    Returns the jobs to run after its commit (the caller sends them on).
+    Returns the jobs to run after its commit (the caller sends them on). ``then``
+    runs last in the same transaction, with the round's step (which holds the
+    record's lock) and those jobs, and returns the jobs instead.
     """
     with rt.engine.begin() as conn:
         row = conn.execute(select(dispatch_rounds).where(dispatch_rounds.c.id == round_id)) \
@@ -117,7 +122,7 @@ def run_round(rt: Runtime, entity: str, record_id: int, round_id: int
             return []
         decide_and_offer(step, dict(row))
         step.flush()
-        return step.jobs
+        return step.jobs if then is None else then(step, step.jobs)
 
 
 def decide_and_offer(step: Step, rnd: dict[str, Any], *, forced: Any = None,

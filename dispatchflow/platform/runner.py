@@ -181,8 +181,6 @@ def _follow_up(rt: Runtime, jobs: Jobs) -> None:
     requests to process records' events are dropped (its loop takes those records next),
     dispatch rounds are run here when this process serves the ``dispatch`` queue (one
     that fails is queued, for RQ's retries and ``jobs failed``), the rest are queued."""
-    from .dispatching import run_round
-
     here = "dispatch" in rt.serves
     queued = [j for j in jobs if j[1] != "process_record"
               and not (here and j[1] == "dispatch_round")]
@@ -192,12 +190,32 @@ def _follow_up(rt: Runtime, jobs: Jobs) -> None:
         if not (here and job[1] == "dispatch_round"):
             continue
         try:
-            more = run_round(rt, *job[2])
+            more = _round_here(rt, job[2])
         except Exception:
             log.warning("dispatch round %s failed here; queued", job[2], exc_info=True)
             rt.queue.enqueue_many([job])
             continue
         _follow_up(rt, more)
+
+
+def _round_here(rt: Runtime, args: tuple[Any, ...]) -> Jobs:
+    """Run a dispatch round and, in its transaction (it holds the record's lock), the
+    record's pending events, the ``offered`` it just stored among them: one transaction
+    instead of two. If those events fail, the round runs again on its own and they go
+    the usual way (counted, retried, parked)."""
+    from .dispatching import run_round
+
+    def then_events(step: Step, jobs: Jobs) -> Jobs:
+        _, more = _take_events(rt, step.conn, step.facts, step.entity, [step.record_id],
+                               defaults.EVENTS_PER_TRANSACTION, [])
+        return [j for j in jobs if j[1] != "process_record"] + more
+
+    try:
+        return run_round(rt, *args, then=then_events)
+    except Exception:
+        log.warning("events after dispatch round %s failed; the round alone", args,
+                    exc_info=True)
+        return run_round(rt, *args)
 
 
 def _take_events(rt: Runtime, conn: Any, facts: FactLoader, entity: str, ids: list[int],

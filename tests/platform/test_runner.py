@@ -508,3 +508,33 @@ def test_events_for_a_record_the_drain_holds_are_processed_in_its_transaction(
     assert all(at is not None for _, at in events)
     assert ("process_record", ("technician", technician)) not in lost.lost
     assert tech(rt, world, 0)["completed_count"] == 1
+
+
+def test_a_round_run_by_a_drain_job_stands_when_the_events_after_it_fail(
+        rt, world, monkeypatch) -> None:
+    """The drain job runs the round and the record's events in one transaction; if
+    those events fail, the round is made on its own and the events go the usual way."""
+    from dispatchflow.platform import runner
+
+    real = runner.handle_event
+
+    def failing_offered(step: Any, event: str, payload: Any) -> None:
+        if event == "offered":
+            raise RuntimeError("rules engine down")
+        real(step, event, payload)
+
+    monkeypatch.setattr(runner, "handle_event", failing_offered)
+    rt.queue = DroppingQueue()
+    order = new_order(rt, world)["id"]
+    rt.serves = frozenset({"events", "dispatch"})
+    with pytest.raises(RuntimeError, match=f"work_order {order}"):
+        process_pending(rt)
+    assert offer_states(rt, order) == [(world["techs"][0]["id"], "pending")]
+    with rt.engine.connect() as conn:
+        offered = conn.execute(select(outbox.c.processed_at, outbox.c.attempts)
+                               .where(outbox.c.record_id == order)
+                               .where(outbox.c.event == "offered")).one()
+    assert offered.processed_at is None and offered.attempts >= 1
+    monkeypatch.setattr(runner, "handle_event", real)
+    process_pending(rt)
+    assert status(rt, order) == "offered"
