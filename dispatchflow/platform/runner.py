@@ -210,12 +210,13 @@ def _round_here(rt: Runtime, args: tuple[Any, ...]) -> Jobs:
                                defaults.EVENTS_PER_TRANSACTION, [])
         return [j for j in jobs if j[1] != "process_record"] + more
 
+    entity, record_id, round_id = str(args[0]), int(args[1]), int(args[2])
     try:
-        return run_round(rt, *args, then=then_events)
+        return run_round(rt, entity, record_id, round_id, then=then_events)
     except Exception:
         log.warning("events after dispatch round %s failed; the round alone", args,
                     exc_info=True)
-        return run_round(rt, *args)
+        return run_round(rt, entity, record_id, round_id)
 
 
 def _take_events(rt: Runtime, conn: Any, facts: FactLoader, entity: str, ids: list[int],
