@@ -42,6 +42,7 @@ from .actors import Actor
 from .db import audit_log, dispatch_rounds, offers, outbox
 from .facts import flatten
 from .jsonvalues import json_value
+from .queue import Jobs
 from .step import SYSTEM_USER, Step, insert_row
 from .storage import as_utc, from_row
 
@@ -94,9 +95,6 @@ def batch_settings(rt: Runtime) -> dict[str, Any]:
 def _default_policy(step: Step) -> str | None:
     names = [p.name for p in step.rt.app.policies.values() if p.entity == step.entity]
     return names[0] if len(names) == 1 else None
-
-
-Jobs = list[tuple[str, str, tuple[Any, ...]]]
 
 
 def run_round(rt: Runtime, entity: str, record_id: int, round_id: int,

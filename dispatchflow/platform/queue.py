@@ -55,6 +55,10 @@ COALESCED = frozenset({"process_record", "process_pending", "deliver_due"})
 COALESCE_SECONDS = 30
 
 
+#: Jobs to send after a commit: ``(queue, job, args)`` items, in order.
+Jobs = list[tuple[str, str, tuple[Any, ...]]]
+
+
 def coalesce_key(job: str, args: tuple[Any, ...]) -> str | None:
     """The Redis key marking ``job(*args)`` as waiting (None: the job does not coalesce)."""
     if job not in COALESCED:

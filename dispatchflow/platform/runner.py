@@ -38,6 +38,7 @@ from . import defaults, instances
 from .actors import Actor
 from .db import outbox, reading
 from .facts import FactLoader
+from .queue import Jobs
 from .statements import MARK_PROCESSED, PENDING_EVENTS_OF, PENDING_RECORDS
 from .step import DeferredWrites, Step
 from .timers import TIMER_EVENT
@@ -151,9 +152,6 @@ def _chunks(records: list[tuple[str, int]]) -> list[tuple[str, list[int]]]:
             for i in range(0, len(ids), size)]
 
 
-Jobs = list[tuple[str, str, tuple[Any, ...]]]
-
-
 def _drain_records(rt: Runtime, entity: str, record_ids: list[int]
                    ) -> tuple[list[int], int, Jobs]:
     """Process the pending events of several records of one entity in one transaction.
@@ -221,7 +219,7 @@ def _round_here(rt: Runtime, args: tuple[Any, ...]) -> Jobs:
 
 def _take_events(rt: Runtime, conn: Any, facts: FactLoader, entity: str, ids: list[int],
                  limit: int, attempted: list[int], chain: bool = True
-                 ) -> tuple[list[int], list[tuple[str, str, tuple[Any, ...]]]]:
+                 ) -> tuple[list[int], Jobs]:
     """Process up to ``limit`` pending events of the locked records ``ids`` (and the
     events that emits for them, in the same transaction), in order per record; write
     the deferred rows and mark the events processed.
@@ -236,7 +234,7 @@ def _take_events(rt: Runtime, conn: Any, facts: FactLoader, entity: str, ids: li
     so the caller knows which one failed. Events stored by others after these reads
     come with their own job (every commit that stores an event enqueues one).
     """
-    jobs: list[tuple[str, str, tuple[Any, ...]]] = []
+    jobs: Jobs = []
     taken: list[int] = []
     deferred = DeferredWrites()
     own = {("events", "process_record", (entity, i)) for i in ids}
@@ -264,16 +262,15 @@ def _take_events(rt: Runtime, conn: Any, facts: FactLoader, entity: str, ids: li
     return taken, jobs
 
 
-def _take_held(rt: Runtime, conn: Any, facts: FactLoader,
-               jobs: list[tuple[str, str, tuple[Any, ...]]], taken: list[int],
-               attempted: list[int]) -> list[tuple[str, str, tuple[Any, ...]]]:
+def _take_held(rt: Runtime, conn: Any, facts: FactLoader, jobs: Jobs, taken: list[int],
+               attempted: list[int]) -> Jobs:
     """Process the pending events of the records ``jobs`` asks to process whose rows
     this transaction holds (adding them to ``taken``); returns the other jobs, plus what
     processing those asked for."""
     held: dict[str, list[int]] = {}
-    rest = []
+    rest: Jobs = []
     for job in jobs:
-        queue, name, args = job
+        _, name, args = job
         if name == "process_record" and (args[0], int(args[1])) in facts.held:
             held.setdefault(args[0], []).append(int(args[1]))
         else:
@@ -307,7 +304,7 @@ class _Busy(Exception):
 
 
 def _drain(rt: Runtime, entity: str, record_id: int, batch: int, wait: bool = True
-           ) -> tuple[int, bool, list[tuple[str, str, tuple[Any, ...]]]]:
+           ) -> tuple[int, bool, Jobs]:
     """Process up to ``batch`` pending events of the record in one transaction.
 
     Returns how many were processed, whether more may be pending (the batch was
@@ -374,7 +371,7 @@ def _record_failure(rt: Runtime, event_id: int, exc: Exception) -> None:
 
 
 def _process(rt: Runtime, conn: Any, ev: dict[str, Any], facts: FactLoader,
-             deferred: DeferredWrites) -> list[tuple[str, str, tuple]]:
+             deferred: DeferredWrites) -> Jobs:
     payload = dict(ev["payload"] or {})
     at = ev["created_at"] if ev["created_at"].tzinfo else ev["created_at"].replace(tzinfo=UTC)
     step = Step.open(rt, conn, ev["entity"], int(ev["record_id"]), at, event_id=ev["id"],
