@@ -8,7 +8,9 @@ environment once and follows the active app version).
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +18,8 @@ from . import defaults
 
 if TYPE_CHECKING:
     from .runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 def process_record(rt: Runtime, entity: str, record_id: int) -> int:
@@ -63,9 +67,6 @@ def deliver_due(rt: Runtime) -> int:
     delivery whose sending raises is left (claimed deliveries come back when their
     lease ends) and the job then fails, so RQ retries it and ``jobs failed`` shows it.
     """
-    import logging
-    import time
-
     from .db import reading
     from .notify import service as notify
 
@@ -80,7 +81,7 @@ def deliver_due(rt: Runtime) -> int:
             try:
                 notify.deliver(rt.engine, delivery_id, now)
             except Exception:
-                logging.getLogger(__name__).exception("delivery %s failed", delivery_id)
+                log.exception("delivery %s failed", delivery_id)
                 failed.append(delivery_id)
             done += 1
         if time.monotonic() > deadline:

@@ -72,7 +72,7 @@ class JobQueue(Protocol):
     def enqueue(self, queue: str, job: str, *args: Any) -> None:
         """Run ``jobs.<job>(runtime, *args)`` soon, on queue ``queue``."""
 
-    def enqueue_many(self, items: list[tuple[str, str, tuple[Any, ...]]]) -> None:
+    def enqueue_many(self, items: Jobs) -> None:
         """Enqueue ``(queue, job, args)`` items, in order."""
 
 
@@ -88,7 +88,7 @@ class InlineQueue:
     def enqueue(self, queue: str, job: str, *args: Any) -> None:
         self.enqueue_many([(queue, job, args)])
 
-    def enqueue_many(self, items: list[tuple[str, str, tuple[Any, ...]]]) -> None:
+    def enqueue_many(self, items: Jobs) -> None:
         from . import jobs
 
         for _, job, args in items:
@@ -133,7 +133,7 @@ class RQQueue:
     def enqueue(self, queue: str, job: str, *args: Any) -> None:
         self.enqueue_many([(queue, job, args)])
 
-    def enqueue_many(self, items: list[tuple[str, str, tuple[Any, ...]]]) -> None:
+    def enqueue_many(self, items: Jobs) -> None:
         from rq import Queue, Retry
 
         items = self._not_waiting(_pull(items))
@@ -151,8 +151,8 @@ class RQQueue:
                 self.queue(queue).enqueue_many(data, pipeline=pipe)
             pipe.execute()
 
-    def _not_waiting(self, items: list[tuple[str, str, tuple[Any, ...]]]
-                     ) -> list[tuple[str, str, tuple[Any, ...]]]:
+    def _not_waiting(self, items: Jobs
+                     ) -> Jobs:
         """``items`` without coalesced jobs already waiting (marking the others waiting)."""
         keys = {i: coalesce_key(job, args) for i, (_, job, args) in enumerate(items)}
         marked = {i: k for i, k in keys.items() if k is not None}
@@ -177,11 +177,11 @@ PULLED = {"process_record": ("events", "process_pending"),
           "deliver_notification": ("notifications", "deliver_due")}
 
 
-def _pull(items: list[tuple[str, str, tuple[Any, ...]]]
-          ) -> list[tuple[str, str, tuple[Any, ...]]]:
+def _pull(items: Jobs
+          ) -> Jobs:
     """``items`` with requests to process records' events or to send deliveries replaced
     by one request to take all that is pending of each (see module docs)."""
-    out: list[tuple[str, str, tuple[Any, ...]]] = []
+    out: Jobs = []
     for queue, job, args in items:
         pulled = PULLED.get(job)
         item = (queue, job, args) if pulled is None else (*pulled, ())
