@@ -24,9 +24,11 @@ sweeper and a job run twice changes nothing.
 Both coalesce: a job that is already waiting with the same arguments and has
 not started yet is not queued again (it will see everything committed before it
 starts). RQ marks a waiting job with a short-lived Redis key that the job
-deletes when it starts (:func:`started`); the key expires on its own, so a key
-left behind by a lost job delays the sweeper's recovery by at most
-:data:`COALESCE_SECONDS`.
+deletes when it starts (:func:`started`); a mark whose job is no longer queued
+(its enqueuer died between marking and queueing, or its worker between taking
+it and starting it) is removed by the scheduler's next tick
+(:meth:`RQQueue.release_lost`), and every mark expires after
+:data:`COALESCE_SECONDS` anyway.
 """
 
 from __future__ import annotations
@@ -75,6 +77,9 @@ class JobQueue(Protocol):
     def enqueue_many(self, items: Jobs) -> None:
         """Enqueue ``(queue, job, args)`` items, in order."""
 
+    def release_lost(self) -> None:
+        """Forget marks of waiting jobs that were lost (see module docs)."""
+
 
 class InlineQueue:
     """Runs jobs in this process, right away, without recursion (see module docs)."""
@@ -110,6 +115,9 @@ class InlineQueue:
                     log.exception("inline job %s%r failed", job, args)
         finally:
             self._local.draining = False
+
+    def release_lost(self) -> None:
+        """Nothing to do: inline jobs are never lost between marking and running."""
 
 
 class RQQueue:
@@ -163,6 +171,15 @@ class RQQueue:
                 pipe.set(key, 1, nx=True, ex=COALESCE_SECONDS)
             fresh = dict(zip(marked, pipe.execute(), strict=True))
         return [item for i, item in enumerate(items) if fresh.get(i, True)]
+
+    def release_lost(self) -> None:
+        """Delete the waiting marks of pulled jobs whose queue is empty: no such job is
+        waiting, so the mark would only hold back new ones until it expires. (One taken
+        off the queue but not started yet may lose its mark too: a job more, no harm.)"""
+        for queue, job in PULLED.values():
+            key = coalesce_key(job, ())
+            if key is not None and self.redis.exists(key) and not self.queue(queue).count:
+                self.redis.delete(key)
 
     def started(self, job: str, args: tuple[Any, ...]) -> None:
         """A job is starting: it no longer stands for work committed from now on."""

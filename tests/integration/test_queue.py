@@ -28,3 +28,19 @@ def test_record_requests_wake_one_drain_job_until_it_starts(private_redis) -> No
     queue.enqueue("events", "process_record", "work_order", 1)
     assert events.count == 2
     assert queue.redis.ttl(coalesce_key("process_pending", ())) > 0  # a lost job expires
+
+
+def test_a_mark_left_by_a_lost_job_is_released_by_the_next_tick(private_redis) -> None:
+    """An enqueuer killed between marking a drain job waiting and queueing it leaves a
+    mark with no job: new commits would not wake a drain until it expired."""
+    queue = RQQueue(private_redis.url)
+    events = Queue("events", connection=queue.redis)
+    queue._not_waiting([("events", "process_pending", ())])  # marked, then killed
+    queue.enqueue("events", "process_record", "work_order", 1)
+    assert events.count == 0  # held back by the lost job's mark
+    queue.release_lost()
+    queue.enqueue("events", "process_record", "work_order", 1)
+    assert events.count == 1
+    queue.release_lost()  # a job is waiting: its mark stays
+    queue.enqueue("events", "process_record", "work_order", 2)
+    assert events.count == 1
