@@ -216,10 +216,12 @@ def _all(pool: ThreadPoolExecutor, fn: Callable[..., int],
 
 
 def _wait_for(rt: Any, orders: list[int], status: str, timeout: float = 600) -> None:
+    from dispatchflow.platform.db import reading
+
     table = rt.tables["work_order"]
     deadline = time.monotonic() + timeout
     while True:
-        with rt.engine.connect() as conn:
+        with reading(rt.engine) as conn:
             left = conn.execute(sa.select(sa.func.count()).select_from(table)
                                 .where(table.c.id.in_(orders))
                                 .where(table.c.status != status)).scalar()
@@ -231,11 +233,11 @@ def _wait_for(rt: Any, orders: list[int], status: str, timeout: float = 600) -> 
 
 
 def _settle(rt: Any, timeout: float = 600) -> None:
-    from dispatchflow.platform.db import dispatch_rounds, outbox
+    from dispatchflow.platform.db import dispatch_rounds, outbox, reading
 
     deadline = time.monotonic() + timeout
     while True:
-        with rt.engine.connect() as conn:
+        with reading(rt.engine) as conn:
             left = conn.execute(sa.select(sa.func.count()).select_from(outbox)
                                 .where(outbox.c.processed_at.is_(None))
                                 .where(outbox.c.failed_at.is_(None))).scalar()

@@ -61,7 +61,9 @@ def worker(queues: str, burst: bool, name: str | None) -> None:
         click.echo(f"unknown queue(s): {', '.join(unknown)}; queues are {', '.join(QUEUES)}",
                    err=True)
         sys.exit(2)
-    warm_up(worker_runtime())  # connect and load the active version before the first job
+    rt = worker_runtime()
+    rt.serves = frozenset(names)  # its events jobs run the dispatch rounds they ask for
+    warm_up(rt)  # connect and load the active version before the first job
     w = SimpleWorker([Queue(q, connection=connection) for q in names],
                      connection=connection, name=name)
     # No RQ scheduler here: it runs in a forked child, which would inherit this

@@ -7,6 +7,8 @@ JSON columns use JSONB on PostgreSQL. Datetimes are stored in UTC.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
@@ -27,7 +29,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 # Alembic on SQLite (batch mode) needs deterministic constraint names.
 NAMING = {
@@ -237,6 +239,12 @@ files = Table(
 )
 
 
+#: psycopg: prepare a statement the second time a connection runs it, keep up to
+#: this many prepared per connection (see make_engine).
+PREPARE_AFTER = 1
+PREPARED_MAX = 2000
+
+
 def make_engine(url: str, *, derived_work: bool = False, **kwargs: Any) -> Engine:
     """An engine for ``url``; SQLite gets foreign keys on and WAL journaling.
 
@@ -258,9 +266,18 @@ def make_engine(url: str, *, derived_work: bool = False, **kwargs: Any) -> Engin
             cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
         return engine
+    engine = create_engine(url, pool_pre_ping=not derived_work, **kwargs)
+    if engine.dialect.name == "postgresql":
+        @event.listens_for(engine, "connect")
+        def _prepared_statements(dbapi_conn: Any, _record: Any) -> None:
+            # psycopg prepares a statement on its PREPARE_AFTER-th run and keeps 100 by
+            # default: the hot path runs more distinct statements than that, so they
+            # were evicted and planned again on every run.
+            dbapi_conn.prepare_threshold = PREPARE_AFTER
+            dbapi_conn.prepared_max = PREPARED_MAX
+
     if not derived_work:
-        return create_engine(url, pool_pre_ping=True, **kwargs)
-    engine = create_engine(url, **kwargs)
+        return engine
     if engine.dialect.name == "postgresql":
         @event.listens_for(engine, "connect")
         def _asynchronous_commit(dbapi_conn: Any, _record: Any) -> None:
@@ -268,6 +285,19 @@ def make_engine(url: str, *, derived_work: bool = False, **kwargs: Any) -> Engin
                 cur.execute("SET synchronous_commit = off")
             dbapi_conn.commit()
     return engine
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads that need no transaction of their own (each statement
+    sees what is committed when it starts, as in any READ COMMITTED transaction).
+
+    It runs in autocommit: no BEGIN and ROLLBACK round trips, and, on PostgreSQL,
+    the connection keeps its prepared statements (psycopg drops them all on a
+    rollback, which is how ``engine.connect()`` ends).
+    """
+    with engine.connect() as conn:
+        yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def create_system_tables(engine: Engine) -> None:

@@ -30,7 +30,7 @@ the pool entity (e.g. "three anomalies in a row raise an alert") see it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +42,7 @@ from .actors import Actor
 from .db import audit_log, dispatch_rounds, offers, outbox
 from .facts import flatten
 from .jsonvalues import json_value
+from .queue import Jobs
 from .step import SYSTEM_USER, Step, insert_row
 from .storage import as_utc, from_row
 
@@ -96,25 +97,30 @@ def _default_policy(step: Step) -> str | None:
     return names[0] if len(names) == 1 else None
 
 
-def run_round(rt: Runtime, entity: str, record_id: int, round_id: int) -> None:
-    """Decide and offer for a pending round (idempotent: a decided round is left alone)."""
+def run_round(rt: Runtime, entity: str, record_id: int, round_id: int,
+              then: Callable[[Step, Jobs], Jobs] | None = None) -> Jobs:
+    """Decide and offer for a pending round (idempotent: a decided round is left alone).
+
+    Returns the jobs to run after its commit (the caller sends them on). ``then``
+    runs last in the same transaction, with the round's step (which holds the
+    record's lock) and those jobs, and returns the jobs instead.
+    """
     with rt.engine.begin() as conn:
         row = conn.execute(select(dispatch_rounds).where(dispatch_rounds.c.id == round_id)) \
             .mappings().first()
         if row is None or row["status"] != "pending":
-            return
+            return []
         # The decision is made as of the request, so it does not depend on queue delays.
         step = Step.open(rt, conn, entity, record_id, as_utc(row["requested_at"]))
         if step is None:
-            return
+            return []
         row = conn.execute(select(dispatch_rounds).where(dispatch_rounds.c.id == round_id)) \
             .mappings().one()  # re-read under the record lock
         if row["status"] != "pending":
-            return
+            return []
         decide_and_offer(step, dict(row))
         step.flush()
-        jobs = step.jobs
-    rt.queue.enqueue_many(jobs)
+        return step.jobs if then is None else then(step, step.jobs)
 
 
 def decide_and_offer(step: Step, rnd: dict[str, Any], *, forced: Any = None,
@@ -401,6 +407,7 @@ def update_profile(step: Step, candidate: int, absolute: Mapping[str, Any] | Non
                                 .with_for_update()).mappings().first()
         if row is None:
             continue
+        step.facts.held_by_caller(pool, candidate)
         values: dict[str, Any] = dict(fixed)
         for name, delta in wanted.items():
             old = row[name] or 0

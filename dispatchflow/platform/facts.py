@@ -3,8 +3,10 @@
 Rules, flows and notifications read paths like ``work_order.customer.tier``:
 the ``customer`` reference must be a dict, not an id. :class:`FactLoader`
 reads a record and follows its references to :data:`defaults.FACTS_DEPTH`
-levels (one query per referenced record, cached for the loader's life, which
-is one transaction: writes made in it go through :meth:`FactLoader.written`).
+levels. A record is read with the records its references point to joined (one
+query, not one per reference); deeper levels are read as they are reached.
+Every record read is cached for the loader's life, which is one transaction:
+writes made in it go through :meth:`FactLoader.written`.
 :func:`flatten` turns such a record back into stored values.
 """
 
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 
 from . import defaults
-from .statements import row_by_id, rows_by_ids
+from .statements import References, reference_label, row_by_id, rows_by_ids
 from .storage import from_row
 
 if TYPE_CHECKING:
@@ -35,6 +37,10 @@ class FactLoader:
         #: Other state read once per transaction, kept by its owner module (a record's
         #: flow instances, its pending timers), keyed by (owner, entity, record id).
         self.memo: dict[tuple[str, str, int], Any] = {}
+        #: Records whose rows this transaction holds locked: read with ``lock`` or by
+        #: :meth:`lock_many`, or locked by a caller that says so (:meth:`held_by_caller`).
+        self.held: set[tuple[str, int]] = set()
+        self._joined: dict[str, References] = {}
 
     def row(self, entity: str, record_id: int, lock: bool = False,
             skip_locked: bool = False) -> dict[str, Any] | None:
@@ -46,25 +52,60 @@ class FactLoader:
         key = (entity, int(record_id))
         if lock or key not in self._rows:
             mode = ("skip" if skip_locked else "wait") if lock else None
-            found = self.conn.execute(row_by_id(self.rt.tables[entity], mode),
+            table, references = self.rt.tables[entity], self._references(entity)
+            found = self.conn.execute(row_by_id(table, mode, references),
                                       {"record_id": int(record_id)}).mappings().first()
             rec = None
             if found is not None:
-                self._raw[key] = dict(found)
-                rec = self._record(entity, self._raw[key])
+                rec = self._keep(entity, table, references, found)
+                if lock:
+                    self.held.add(key)
             self._rows[key] = rec
         return self._rows[key]
+
+    def held_by_caller(self, entity: str, record_id: int) -> None:
+        """The caller locked this record's row in this transaction (see :attr:`held`)."""
+        self.held.add((entity, int(record_id)))
 
     def lock_many(self, entity: str, record_ids: list[int]) -> list[int]:
         """Lock those of the records no other transaction holds (PostgreSQL; SQLite takes
         them all) and keep them; returns their ids."""
-        rows = self.conn.execute(rows_by_ids(self.rt.tables[entity]),
+        table, references = self.rt.tables[entity], self._references(entity)
+        rows = self.conn.execute(rows_by_ids(table, references),
                                  {"ids": [int(i) for i in record_ids]}).mappings().all()
         for found in rows:
-            key = (entity, int(found["id"]))
-            self._raw[key] = dict(found)
-            self._rows[key] = self._record(entity, self._raw[key])
-        return [int(found["id"]) for found in rows]
+            self._keep(entity, table, references, found)
+        locked = [int(found["id"]) for found in rows]
+        self.held.update((entity, i) for i in locked)
+        return locked
+
+    def _references(self, entity: str) -> References:
+        """The reference columns of ``entity`` joined when one of its records is read
+        (none when references are not expanded)."""
+        found = self._joined.get(entity)
+        if found is None:
+            tables = self.rt.tables
+            found = self._joined[entity] = () if self.depth <= 0 else tuple(
+                (f.name, f.reference, tables[f.reference])
+                for f in self.rt.app.entities[entity].fields.values()
+                if f.kind == "reference" and f.reference in tables)
+        return found
+
+    def _keep(self, entity: str, table: Any, references: References,
+              found: Any) -> dict[str, Any]:
+        """Cache a row read with its joined references (those already cached are kept:
+        they may hold this transaction's writes); returns the record."""
+        for position, (_, target_entity, target) in enumerate(references):
+            ref_id = found[reference_label(position, "id")]
+            if ref_id is None or (target_entity, int(ref_id)) in self._rows:
+                continue
+            raw = {c.name: found[reference_label(position, c.name)] for c in target.c}
+            self._raw[(target_entity, int(ref_id))] = raw
+            self._rows[(target_entity, int(ref_id))] = self._record(target_entity, raw)
+        key = (entity, int(found["id"]))
+        self._raw[key] = {c.name: found[c.name] for c in table.c}
+        rec = self._rows[key] = self._record(entity, self._raw[key])
+        return rec
 
     def _record(self, entity: str, raw: dict[str, Any]) -> dict[str, Any]:
         rec = from_row(self.rt.app.entities[entity], raw, self.rt.tz)

@@ -8,7 +8,9 @@ environment once and follows the active app version).
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +18,8 @@ from . import defaults
 
 if TYPE_CHECKING:
     from .runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 def process_record(rt: Runtime, entity: str, record_id: int) -> int:
@@ -36,7 +40,7 @@ def dispatch_round(rt: Runtime, entity: str, record_id: int, round_id: int) -> N
     """Decide and make the offers of one dispatch round."""
     from .dispatching import run_round
 
-    run_round(rt, entity, int(record_id), int(round_id))
+    rt.queue.enqueue_many(run_round(rt, entity, int(record_id), int(round_id)))
 
 
 def dispatch_batch(rt: Runtime, *round_ids: int) -> None:
@@ -53,12 +57,48 @@ def deliver_notification(rt: Runtime, *delivery_ids: int) -> list[str]:
     return [notify.deliver(rt.engine, int(i), rt.clock()) for i in delivery_ids]
 
 
+def deliver_due(rt: Runtime) -> int:
+    """Send every notification delivery that is due (how RQ workers take deliveries:
+    :class:`~.queue.RQQueue` wakes one such job instead of a job per notification);
+    returns how many were tried.
+
+    Rounds of :func:`~.notify.service.due` until none is left, or until
+    :data:`defaults.DRAIN_SECONDS` have passed (another such job is queued then). A
+    delivery whose sending raises is left (claimed deliveries come back when their
+    lease ends) and the job then fails, so RQ retries it and ``jobs failed`` shows it.
+    """
+    from .db import reading
+    from .notify import service as notify
+
+    done, failed, deadline = 0, [], time.monotonic() + defaults.DRAIN_SECONDS
+    while True:
+        now = rt.clock()
+        with reading(rt.engine) as conn:
+            ids = [i for i in notify.due(conn, now) if i not in failed]
+        if not ids:
+            break
+        for delivery_id in ids:
+            try:
+                notify.deliver(rt.engine, delivery_id, now)
+            except Exception:
+                log.exception("delivery %s failed", delivery_id)
+                failed.append(delivery_id)
+            done += 1
+        if time.monotonic() > deadline:
+            rt.queue.enqueue("notifications", "deliver_due")
+            break
+    if failed:
+        raise RuntimeError(f"{len(failed)} notification deliveries failed: {failed[:10]}")
+    return done
+
+
 JOBS: dict[str, Callable[..., Any]] = {
     "process_record": process_record,
     "process_pending": process_pending,
     "dispatch_round": dispatch_round,
     "dispatch_batch": dispatch_batch,
     "deliver_notification": deliver_notification,
+    "deliver_due": deliver_due,
 }
 
 

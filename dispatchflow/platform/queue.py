@@ -17,14 +17,18 @@ sweeper and a job run twice changes nothing.
   job per record: a request to process a record's events wakes one
   ``process_pending`` job, which drains every record with pending events
   (:func:`~.runner.process_pending`); so a burst of commits costs a few jobs,
-  not one each.
+  not one each. Notifications likewise: a request to send deliveries wakes one
+  ``deliver_due`` job, which sends every delivery that is due
+  (:func:`~.jobs.deliver_due`).
 
 Both coalesce: a job that is already waiting with the same arguments and has
 not started yet is not queued again (it will see everything committed before it
 starts). RQ marks a waiting job with a short-lived Redis key that the job
-deletes when it starts (:func:`started`); the key expires on its own, so a key
-left behind by a lost job delays the sweeper's recovery by at most
-:data:`COALESCE_SECONDS`.
+deletes when it starts (:func:`started`); a mark whose job is no longer queued
+(its enqueuer died between marking and queueing, or its worker between taking
+it and starting it) is removed by the scheduler's next tick
+(:meth:`RQQueue.release_lost`), and every mark expires after
+:data:`COALESCE_SECONDS` anyway.
 """
 
 from __future__ import annotations
@@ -45,11 +49,16 @@ log = logging.getLogger(__name__)
 #: The RQ queues, in the order a worker serving all of them takes jobs.
 QUEUES = ("events", "dispatch", "notifications")
 
-#: Jobs that coalesce (see module docs): draining a record's events, or all pending ones.
-COALESCED = frozenset({"process_record", "process_pending"})
+#: Jobs that coalesce (see module docs): draining a record's events, or all pending ones,
+#: and sending the due notification deliveries.
+COALESCED = frozenset({"process_record", "process_pending", "deliver_due"})
 
 #: Lifetime of the Redis key marking a coalesced job as waiting, in seconds.
 COALESCE_SECONDS = 30
+
+
+#: Jobs to send after a commit: ``(queue, job, args)`` items, in order.
+Jobs = list[tuple[str, str, tuple[Any, ...]]]
 
 
 def coalesce_key(job: str, args: tuple[Any, ...]) -> str | None:
@@ -65,8 +74,11 @@ class JobQueue(Protocol):
     def enqueue(self, queue: str, job: str, *args: Any) -> None:
         """Run ``jobs.<job>(runtime, *args)`` soon, on queue ``queue``."""
 
-    def enqueue_many(self, items: list[tuple[str, str, tuple[Any, ...]]]) -> None:
+    def enqueue_many(self, items: Jobs) -> None:
         """Enqueue ``(queue, job, args)`` items, in order."""
+
+    def release_lost(self) -> None:
+        """Forget marks of waiting jobs that were lost (see module docs)."""
 
 
 class InlineQueue:
@@ -81,7 +93,7 @@ class InlineQueue:
     def enqueue(self, queue: str, job: str, *args: Any) -> None:
         self.enqueue_many([(queue, job, args)])
 
-    def enqueue_many(self, items: list[tuple[str, str, tuple[Any, ...]]]) -> None:
+    def enqueue_many(self, items: Jobs) -> None:
         from . import jobs
 
         for _, job, args in items:
@@ -103,6 +115,9 @@ class InlineQueue:
                     log.exception("inline job %s%r failed", job, args)
         finally:
             self._local.draining = False
+
+    def release_lost(self) -> None:
+        """Nothing to do: inline jobs are never lost between marking and running."""
 
 
 class RQQueue:
@@ -126,10 +141,10 @@ class RQQueue:
     def enqueue(self, queue: str, job: str, *args: Any) -> None:
         self.enqueue_many([(queue, job, args)])
 
-    def enqueue_many(self, items: list[tuple[str, str, tuple[Any, ...]]]) -> None:
+    def enqueue_many(self, items: Jobs) -> None:
         from rq import Queue, Retry
 
-        items = self._not_waiting(_pull_events(items))
+        items = self._not_waiting(_pull(items))
         if not items:
             return
         # Immediate retries (no RQ scheduler needed); later ones come from our sweeper.
@@ -144,8 +159,8 @@ class RQQueue:
                 self.queue(queue).enqueue_many(data, pipeline=pipe)
             pipe.execute()
 
-    def _not_waiting(self, items: list[tuple[str, str, tuple[Any, ...]]]
-                     ) -> list[tuple[str, str, tuple[Any, ...]]]:
+    def _not_waiting(self, items: Jobs
+                     ) -> Jobs:
         """``items`` without coalesced jobs already waiting (marking the others waiting)."""
         keys = {i: coalesce_key(job, args) for i, (_, job, args) in enumerate(items)}
         marked = {i: k for i, k in keys.items() if k is not None}
@@ -157,6 +172,15 @@ class RQQueue:
             fresh = dict(zip(marked, pipe.execute(), strict=True))
         return [item for i, item in enumerate(items) if fresh.get(i, True)]
 
+    def release_lost(self) -> None:
+        """Delete the waiting marks of pulled jobs whose queue is empty: no such job is
+        waiting, so the mark would only hold back new ones until it expires. (One taken
+        off the queue but not started yet may lose its mark too: a job more, no harm.)"""
+        for queue, job in PULLED.values():
+            key = coalesce_key(job, ())
+            if key is not None and self.redis.exists(key) and not self.queue(queue).count:
+                self.redis.delete(key)
+
     def started(self, job: str, args: tuple[Any, ...]) -> None:
         """A job is starting: it no longer stands for work committed from now on."""
         key = coalesce_key(job, args)
@@ -164,18 +188,22 @@ class RQQueue:
             self.redis.delete(key)
 
 
-def _pull_events(items: list[tuple[str, str, tuple[Any, ...]]]
-                 ) -> list[tuple[str, str, tuple[Any, ...]]]:
-    """``items`` with requests to process records' events replaced by one request to
-    process all pending events (see module docs)."""
-    out: list[tuple[str, str, tuple[Any, ...]]] = []
-    woken = False
+#: Jobs RQ workers pull work for instead (see module docs): requested job -> the job
+#: that takes all such work, with its queue.
+PULLED = {"process_record": ("events", "process_pending"),
+          "deliver_notification": ("notifications", "deliver_due")}
+
+
+def _pull(items: Jobs
+          ) -> Jobs:
+    """``items`` with requests to process records' events or to send deliveries replaced
+    by one request to take all that is pending of each (see module docs)."""
+    out: Jobs = []
     for queue, job, args in items:
-        if job != "process_record":
-            out.append((queue, job, args))
-        elif not woken:
-            out.append(("events", "process_pending", ()))
-            woken = True
+        pulled = PULLED.get(job)
+        item = (queue, job, args) if pulled is None else (*pulled, ())
+        if item not in out:
+            out.append(item)
     return out
 
 

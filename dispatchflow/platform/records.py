@@ -30,8 +30,9 @@ from ..errors import ConflictError, NotFoundError, ValidationError
 from ..forms.validation import FieldError, validate_payload
 from . import defaults
 from .actors import Actor
-from .db import audit_log, outbox, timeline
+from .db import audit_log, reading, timeline
 from .jsonvalues import changes, json_record, json_value
+from .statements import INSERT_AUDIT, INSERT_EVENT, insert_returning
 from .storage import as_utc, from_row, to_row
 
 if TYPE_CHECKING:
@@ -125,15 +126,15 @@ class RecordService:
 
     def _write_log(self, conn: Connection, actor: Actor, entity: str, record_id: int,
                    action: str, event: str, change: dict[str, Any], now: datetime) -> None:
-        conn.execute(audit_log.insert().values(
-            entity=entity, record_id=record_id, action=action, actor=actor.user_id,
-            channel=actor.channel, at=now, changes=change,
-            version_number=self.rt.version_number))
-        conn.execute(outbox.insert().values(
-            entity=entity, record_id=record_id, event=event, created_at=now, attempts=0,
-            payload={"id": record_id, "changed": sorted(change), "actor": actor.user_id,
-                     "channel": actor.channel},
-            version_number=self.rt.version_number))
+        conn.execute(INSERT_AUDIT, {
+            "entity": entity, "record_id": record_id, "action": action, "actor": actor.user_id,
+            "channel": actor.channel, "at": now, "changes": change,
+            "version_number": self.rt.version_number})
+        conn.execute(INSERT_EVENT, {
+            "entity": entity, "record_id": record_id, "event": event, "created_at": now,
+            "attempts": 0, "payload": {"id": record_id, "changed": sorted(change),
+                                       "actor": actor.user_id, "channel": actor.channel},
+            "version_number": self.rt.version_number})
 
     def _process(self, entity: str, record_id: int) -> None:
         """After a commit: have the record's new event processed (inline or by a worker)."""
@@ -192,13 +193,11 @@ class RecordService:
             row = {**to_row(entity, values), "created_at": now, "updated_at": now,
                    "created_by": actor.user_id, "row_version": 1, "tags": []}
             try:
-                inserted = conn.execute(table.insert().values(**row)).inserted_primary_key
-                assert inserted is not None
-                record_id = inserted[0]
+                stored = conn.execute(insert_returning(table), row).mappings().one()
             except IntegrityError as exc:  # a concurrent writer took a unique value first
                 raise ConflictError(f"{entity_name} conflicts with a record saved meanwhile",
                                     hint="retry; a unique value may have been taken") from exc
-            stored = conn.execute(select(table).where(table.c.id == record_id)).mappings().one()
+            record_id = stored["id"]
             rec = self._record(entity, stored)
             self._write_log(conn, actor, entity_name, record_id, "create", "created",
                             changes({}, {k: v for k, v in rec.items() if k in values}), now)
@@ -258,7 +257,7 @@ class RecordService:
         query = query.order_by(order(column).nulls_last() if not descending
                                else order(column).nulls_last(), order(table.c.id))
         query = query.limit(limit + 1)
-        with self.rt.engine.connect() as conn:
+        with reading(self.rt.engine) as conn:
             rows = conn.execute(query).mappings().all()
         more = len(rows) > limit
         rows = rows[:limit]
@@ -302,19 +301,19 @@ class RecordService:
             if not diff:
                 return self._present(actor, entity, before)
             try:
-                result = conn.execute(
+                stored = conn.execute(
                     update(table).where(table.c.id == record_id)
                     .where(table.c.row_version == row["row_version"])
                     .values(**to_row(entity, checked.values), updated_at=now,
-                            row_version=row["row_version"] + 1))
+                            row_version=row["row_version"] + 1)
+                    .returning(*table.c)).mappings().first()
             except IntegrityError as exc:
                 raise ConflictError(f"{entity_name} {record_id} conflicts with a record saved "
                                     "meanwhile", hint="retry; a unique value may have been "
                                     "taken") from exc
-            if result.rowcount != 1:
+            if stored is None:
                 raise ConflictError(f"{entity_name} {record_id} was changed by someone else",
                                     hint="reload the record and apply your change again")
-            stored = conn.execute(select(table).where(table.c.id == record_id)).mappings().one()
             self._write_log(conn, actor, entity_name, record_id, "update", "updated", diff, now)
         self._process(entity_name, record_id)
         return self._present(actor, entity, self._record(entity, stored))
@@ -344,7 +343,7 @@ class RecordService:
         self._entity(entity_name)
         self.rt.authz.require(actor, entity_name, "read")
         readable = self.rt.authz.readable_fields(actor, entity_name)
-        with self.rt.engine.connect() as conn:
+        with reading(self.rt.engine) as conn:
             self._load(conn, actor, entity_name, record_id, "read")
             rows = conn.execute(select(audit_log).where(audit_log.c.entity == entity_name)
                                 .where(audit_log.c.record_id == record_id)

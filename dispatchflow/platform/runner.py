@@ -36,8 +36,9 @@ from sqlalchemy import select, update
 from ..errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
 from . import defaults, instances
 from .actors import Actor
-from .db import outbox
+from .db import outbox, reading
 from .facts import FactLoader
+from .queue import Jobs
 from .statements import MARK_PROCESSED, PENDING_EVENTS_OF, PENDING_RECORDS
 from .step import DeferredWrites, Step
 from .timers import TIMER_EVENT
@@ -89,7 +90,10 @@ def process_pending(rt: Runtime) -> int:
     meanwhile; a round that could take none pauses :data:`defaults.DRAIN_PAUSE`
     first); if it is still pending and held after :data:`defaults.DRAIN_SKIPS`
     rounds, the job waits for it (a holder keeps a record for one transaction:
-    milliseconds). The job ends when no record is pending, or after
+    milliseconds). Jobs the drains ask for are queued after each commit, except
+    requests to process records' events (this loop takes them) and, in a worker
+    that also serves the ``dispatch`` queue, dispatch rounds: it runs those itself
+    right away (:func:`_follow_up`). The job ends when no record is pending, or after
     :data:`defaults.DRAIN_SECONDS`, when it wakes another such job first. A
     record whose events fail is left for the next job (its failures are counted),
     and the job then fails, so RQ retries it and the failure shows in
@@ -108,12 +112,13 @@ def process_pending(rt: Runtime) -> int:
         alone = [r for r in records if was_held.get(r, 0) >= defaults.DRAIN_SKIPS]
         for entity, ids in _chunks([r for r in records if r not in alone]):
             try:
-                locked, processed = _drain_records(rt, entity, ids)
+                locked, processed, jobs = _drain_records(rt, entity, ids)
             except Exception:  # one of them failed: take each on its own
                 log.warning("events of %s %s failed together; one by one", entity, ids,
                             exc_info=True)
                 alone.extend((entity, i) for i in ids)
                 continue
+            _follow_up(rt, jobs)
             done += processed
             held.update({(entity, i): was_held.get((entity, i), 0) + 1
                          for i in ids if i not in locked})
@@ -147,41 +152,89 @@ def _chunks(records: list[tuple[str, int]]) -> list[tuple[str, list[int]]]:
             for i in range(0, len(ids), size)]
 
 
-def _drain_records(rt: Runtime, entity: str, record_ids: list[int]) -> tuple[list[int], int]:
+def _drain_records(rt: Runtime, entity: str, record_ids: list[int]
+                   ) -> tuple[list[int], int, Jobs]:
     """Process the pending events of several records of one entity in one transaction.
 
     Locks those no other transaction holds (the others are left), reads their
     events, flow instances and timers in one query each, processes every event
     (and the events that emits for the same records) in order per record, and
-    marks them processed. Returns the records it locked and how many events it
-    processed; raises when any event fails (everything is then rolled back).
+    marks them processed. Returns the records it locked, how many events it
+    processed and the jobs to run after the commit; raises when any event fails
+    (everything is then rolled back).
     """
     with rt.engine.begin() as conn:
         facts = FactLoader(rt, conn)
         locked = facts.lock_many(entity, record_ids)
         if not locked:
-            return locked, 0
+            return locked, 0, []
         instances.preload(facts, entity, locked)
         taken, jobs = _take_events(rt, conn, facts, entity, locked,
                                    defaults.EVENTS_PER_TRANSACTION * len(record_ids), [])
-    if jobs:
-        rt.queue.enqueue_many(jobs)
-    return locked, len(taken)
+    return locked, len(taken), jobs
+
+
+def _follow_up(rt: Runtime, jobs: Jobs) -> None:
+    """The jobs a drain (or a round run here) asked for, from inside :func:`process_pending`:
+    requests to process records' events are dropped (its loop takes those records next),
+    dispatch rounds are run here when this process serves the ``dispatch`` queue (one
+    that fails is queued, for RQ's retries and ``jobs failed``), the rest are queued."""
+    here = "dispatch" in rt.serves
+    queued = [j for j in jobs if j[1] != "process_record"
+              and not (here and j[1] == "dispatch_round")]
+    if queued:
+        rt.queue.enqueue_many(queued)
+    for job in jobs:
+        if not (here and job[1] == "dispatch_round"):
+            continue
+        try:
+            more = _round_here(rt, job[2])
+        except Exception:
+            log.warning("dispatch round %s failed here; queued", job[2], exc_info=True)
+            rt.queue.enqueue_many([job])
+            continue
+        _follow_up(rt, more)
+
+
+def _round_here(rt: Runtime, args: tuple[Any, ...]) -> Jobs:
+    """Run a dispatch round and, in its transaction (it holds the record's lock), the
+    record's pending events, the ``offered`` it just stored among them: one transaction
+    instead of two. If those events fail, the round runs again on its own and they go
+    the usual way (counted, retried, parked)."""
+    from .dispatching import run_round
+
+    def then_events(step: Step, jobs: Jobs) -> Jobs:
+        _, more = _take_events(rt, step.conn, step.facts, step.entity, [step.record_id],
+                               defaults.EVENTS_PER_TRANSACTION, [])
+        return [j for j in jobs if j[1] != "process_record"] + more
+
+    entity, record_id, round_id = str(args[0]), int(args[1]), int(args[2])
+    try:
+        return run_round(rt, entity, record_id, round_id, then=then_events)
+    except Exception:
+        log.warning("events after dispatch round %s failed; the round alone", args,
+                    exc_info=True)
+        return run_round(rt, entity, record_id, round_id)
 
 
 def _take_events(rt: Runtime, conn: Any, facts: FactLoader, entity: str, ids: list[int],
-                 limit: int, attempted: list[int]
-                 ) -> tuple[list[int], list[tuple[str, str, tuple[Any, ...]]]]:
+                 limit: int, attempted: list[int], chain: bool = True
+                 ) -> tuple[list[int], Jobs]:
     """Process up to ``limit`` pending events of the locked records ``ids`` (and the
     events that emits for them, in the same transaction), in order per record; write
     the deferred rows and mark the events processed.
+
+    With ``chain``, events this stored for other records whose rows the transaction
+    holds (a technician whose profile a completed order updated) are processed in it
+    too, after these (:func:`_take_held`): no one else can take them meanwhile, and
+    a transaction of their own would cost more than they do.
 
     Returns the events processed and the jobs to enqueue after the commit (none to
     process these records again). ``attempted`` gets each event id as it is taken,
     so the caller knows which one failed. Events stored by others after these reads
     come with their own job (every commit that stores an event enqueues one).
     """
-    jobs: list[tuple[str, str, tuple[Any, ...]]] = []
+    jobs: Jobs = []
     taken: list[int] = []
     deferred = DeferredWrites()
     own = {("events", "process_record", (entity, i)) for i in ids}
@@ -203,12 +256,39 @@ def _take_events(rt: Runtime, conn: Any, facts: FactLoader, entity: str, ids: li
     deferred.flush(conn)
     if taken:
         conn.execute(MARK_PROCESSED, {"ids": taken, "at": datetime.now(UTC)})
-    return taken, list(dict.fromkeys(jobs))
+    jobs = list(dict.fromkeys(jobs))
+    if chain:
+        jobs = _take_held(rt, conn, facts, jobs, taken, attempted)
+    return taken, jobs
+
+
+def _take_held(rt: Runtime, conn: Any, facts: FactLoader, jobs: Jobs, taken: list[int],
+               attempted: list[int]) -> Jobs:
+    """Process the pending events of the records ``jobs`` asks to process whose rows
+    this transaction holds (adding them to ``taken``); returns the other jobs, plus what
+    processing those asked for."""
+    held: dict[str, list[int]] = {}
+    rest: Jobs = []
+    for job in jobs:
+        _, name, args = job
+        if name == "process_record" and (args[0], int(args[1])) in facts.held:
+            held.setdefault(args[0], []).append(int(args[1]))
+        else:
+            rest.append(job)
+    for entity, ids in held.items():
+        limit = defaults.EVENTS_PER_TRANSACTION * len(ids)
+        more, their_jobs = _take_events(rt, conn, facts, entity, ids, limit, attempted,
+                                        chain=False)
+        taken.extend(more)
+        rest.extend(their_jobs)
+        if len(more) >= limit:  # not all done here: a job takes the rest
+            rest.extend(("events", "process_record", (entity, i)) for i in ids)
+    return list(dict.fromkeys(rest))
 
 
 def _pending_records(rt: Runtime, exclude: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """Records with unprocessed, unparked events, oldest event first (a round's worth)."""
-    with rt.engine.connect() as conn:
+    with reading(rt.engine) as conn:
         rows = conn.execute(PENDING_RECORDS, {
             "limit": defaults.DRAIN_RECORDS + len(exclude)}).all()
     skip = set(exclude)
@@ -224,7 +304,7 @@ class _Busy(Exception):
 
 
 def _drain(rt: Runtime, entity: str, record_id: int, batch: int, wait: bool = True
-           ) -> tuple[int, bool, list[tuple[str, str, tuple[Any, ...]]]]:
+           ) -> tuple[int, bool, Jobs]:
     """Process up to ``batch`` pending events of the record in one transaction.
 
     Returns how many were processed, whether more may be pending (the batch was
@@ -291,7 +371,7 @@ def _record_failure(rt: Runtime, event_id: int, exc: Exception) -> None:
 
 
 def _process(rt: Runtime, conn: Any, ev: dict[str, Any], facts: FactLoader,
-             deferred: DeferredWrites) -> list[tuple[str, str, tuple]]:
+             deferred: DeferredWrites) -> Jobs:
     payload = dict(ev["payload"] or {})
     at = ev["created_at"] if ev["created_at"].tzinfo else ev["created_at"].replace(tzinfo=UTC)
     step = Step.open(rt, conn, ev["entity"], int(ev["record_id"]), at, event_id=ev["id"],

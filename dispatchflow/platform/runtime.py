@@ -27,7 +27,7 @@ from ..flows.calendar import BusinessCalendar, build_calendars
 from ..rules.engine import Engine as RulesEngine
 from .authz import Authorizer
 from .config import Settings
-from .db import app_versions, create_system_tables, make_engine
+from .db import app_versions, create_system_tables, make_engine, reading
 from .queue import JobQueue, make_queue
 from .records import RecordService
 from .storage import build_metadata
@@ -76,6 +76,9 @@ class Runtime:
         self.engine = engine or make_engine(settings.database_url)
         #: The engine was made with ``make_engine(..., derived_work=True)`` (a worker).
         self.derived_work = derived_work
+        #: Queues whose jobs an events job may run itself, right after its commit,
+        #: instead of queueing them: those this worker process serves (``worker``).
+        self.serves: frozenset[str] = frozenset()
         create_system_tables(self.engine)
         source: Clock = clock or (lambda: datetime.now(UTC))
         # Always UTC: SQLite keeps datetimes without their offset, so a local time
@@ -125,7 +128,7 @@ class Runtime:
                 time.monotonic() - self._checked_at < max_age:
             return
         self._checked_at = time.monotonic()
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             number = conn.execute(select(app_versions.c.number)
                                   .where(app_versions.c.active.is_(True))).scalar()
         if number is None:

@@ -85,6 +85,7 @@ def tick(rt: Runtime, now: datetime | None = None,
     jobs.extend(("dispatch", "dispatch_round", (e, int(r), int(i))) for e, r, i in rounds)
     jobs.extend(("dispatch", "dispatch_batch", tuple(group)) for group in batches)
     jobs.extend(("notifications", "deliver_notification", (int(d),)) for d in deliveries)
+    rt.queue.release_lost()  # a mark left by a lost job must not hold these back
     if jobs:
         rt.queue.enqueue_many(jobs)
     return TickResult(fired_count, len(stalled), len(rounds), len(deliveries))

@@ -11,10 +11,15 @@ version).
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Select, Table, Update, bindparam, func, select, update
+from sqlalchemy import Insert, Select, Table, Update, bindparam, func, select, update
 
-from .db import flow_instances, outbox, timers
+from .db import audit_log, flow_instances, outbox, timers
+
+#: Store an outbox event / an audit row (parameters: the columns).
+INSERT_EVENT = outbox.insert()
+INSERT_AUDIT = audit_log.insert()
 
 #: Unprocessed, unparked outbox events of several records of one entity after id
 #: ``after``, oldest first, at most ``limit``. Parameters: entity, ids, after, limit.
@@ -64,22 +69,54 @@ CANCEL_TIMERS = (
     .where(timers.c.status == "pending").values(status="cancelled"))
 
 
+#: Reference columns of a table joined by :func:`row_by_id` and :func:`rows_by_ids`,
+#: with the entities and tables they point to: ``((column, entity, table), ...)``.
+References = tuple[tuple[str, str, Table], ...]
+
+
+def reference_label(position: int, column: str) -> str:
+    """The label of ``column`` of the ``position``-th joined reference in a row read by
+    :func:`row_by_id` or :func:`rows_by_ids`."""
+    return f"ref{position}__{column}"
+
+
+def _with_references(table: Table, references: References) -> Select:
+    """``table``'s rows with the rows its reference columns point to (left-joined, their
+    columns labelled by :func:`reference_label`): one query instead of one per reference."""
+    columns: list[Any] = list(table.c)
+    joined: Any = table
+    for position, (column, _, target) in enumerate(references):
+        alias = target.alias(f"ref{position}")
+        columns.extend(c.label(reference_label(position, c.name)) for c in alias.c)
+        joined = joined.outerjoin(alias, alias.c.id == table.c[column])
+    return select(*columns).select_from(joined)
+
+
 @lru_cache(maxsize=512)
-def row_by_id(table: Table, lock: str | None = None) -> Select:
-    """Select a row of ``table`` by id (parameter ``record_id``); ``lock`` "wait" locks
-    it, "skip" locks it unless another transaction holds it (then no row)."""
-    query = select(table).where(table.c.id == bindparam("record_id"))
+def row_by_id(table: Table, lock: str | None = None, references: References = ()) -> Select:
+    """Select a row of ``table`` by id (parameter ``record_id``), with the rows of
+    ``references`` joined; ``lock`` "wait" locks it, "skip" locks it unless another
+    transaction holds it (then no row). Only ``table``'s row is locked."""
+    query = _with_references(table, references).where(table.c.id == bindparam("record_id"))
     if lock is None:
         return query
-    return query.with_for_update(skip_locked=lock == "skip")
+    return query.with_for_update(skip_locked=lock == "skip", of=table)
 
 
 @lru_cache(maxsize=512)
-def rows_by_ids(table: Table) -> Select:
+def rows_by_ids(table: Table, references: References = ()) -> Select:
     """Lock the rows of ``table`` with the given ids (parameter ``ids``) that no other
-    transaction holds; those it holds are left out."""
-    return select(table).where(table.c.id.in_(bindparam("ids", expanding=True))) \
-        .with_for_update(skip_locked=True)
+    transaction holds, with the rows of ``references`` joined; those it holds are left
+    out."""
+    return _with_references(table, references) \
+        .where(table.c.id.in_(bindparam("ids", expanding=True))) \
+        .with_for_update(skip_locked=True, of=table)
+
+
+@lru_cache(maxsize=512)
+def insert_returning(table: Table) -> Insert:
+    """Insert a row into ``table`` (parameters: the columns) and return it as stored."""
+    return table.insert().returning(*table.c)
 
 
 @lru_cache(maxsize=512)

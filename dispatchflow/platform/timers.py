@@ -20,7 +20,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from . import defaults
-from .db import outbox, timers
+from .db import outbox, reading, timers
 from .statements import CANCEL_TIMERS, PENDING_TIMERS_OF_MANY
 from .storage import as_utc
 
@@ -189,7 +189,7 @@ def fire_due(engine: Engine, now: datetime,
 
 def next_due(engine: Engine) -> datetime | None:
     """When the soonest pending timer is due (None when there is none)."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         value = conn.execute(select(timers.c.fire_at).where(timers.c.status == "pending")
                              .order_by(timers.c.fire_at).limit(1)).scalar()
     return None if value is None else as_utc(value)

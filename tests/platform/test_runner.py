@@ -209,6 +209,9 @@ class DroppingQueue:
     def enqueue_many(self, items: list[tuple[str, str, tuple[Any, ...]]]) -> None:
         self.lost.extend((job, args) for _, job, args in items)
 
+    def release_lost(self) -> None:
+        pass
+
 
 def test_the_sweeper_redoes_work_whose_jobs_were_lost(rt, world, clock) -> None:
     inline = rt.queue
@@ -438,3 +441,103 @@ def test_a_failing_event_in_a_drain_batch_holds_up_only_its_record(rt, world) ->
     assert process_pending(rt) > 0  # the record's later events go on once it is parked
     assert status(rt, orders[1]) == "offered"
     assert process_pending(rt) == 0
+
+
+def _drain_with_lost_jobs(rt: Runtime, world: dict[str, Any], serves: set[str]
+                          ) -> tuple[list[int], list[tuple[str, tuple[Any, ...]]]]:
+    """Two new orders drained by a job of a worker serving ``serves``, on a queue that
+    loses every job; returns the orders and the jobs the drain queued."""
+    rt.queue = lost = DroppingQueue()
+    orders = [new_order(rt, world)["id"] for _ in range(2)]
+    lost.lost.clear()
+    rt.serves = frozenset(serves)
+    process_pending(rt)
+    return orders, lost.lost
+
+
+def test_a_drain_job_runs_the_dispatch_rounds_it_asks_for_when_its_worker_serves_them(
+        rt, world) -> None:
+    orders, queued = _drain_with_lost_jobs(rt, world, {"events", "dispatch"})
+    assert [status(rt, o) for o in orders] == ["offered"] * 2
+    assert {job for job, _ in queued} <= {"deliver_notification"}  # no round, no wake-up
+
+
+def test_a_drain_job_queues_the_dispatch_rounds_when_its_worker_does_not_serve_them(
+        rt, world) -> None:
+    orders, queued = _drain_with_lost_jobs(rt, world, {"events"})
+    assert [status(rt, o) for o in orders] == ["dispatching"] * 2
+    rounds = [args for job, args in queued if job == "dispatch_round"]
+    assert sorted(args[1] for args in rounds) == sorted(orders)
+    assert "process_record" not in {job for job, _ in queued}  # its own loop takes those
+
+
+def test_a_dispatch_round_that_fails_in_the_drain_job_is_queued(rt, world, monkeypatch) -> None:
+    from dispatchflow.platform import dispatching
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("candidate pool unavailable")
+
+    monkeypatch.setattr(dispatching, "run_round", broken)
+    orders, queued = _drain_with_lost_jobs(rt, world, {"events", "dispatch"})
+    assert [status(rt, o) for o in orders] == ["dispatching"] * 2
+    assert sorted(args[1] for job, args in queued if job == "dispatch_round") == sorted(orders)
+
+
+def test_events_for_a_record_the_drain_holds_are_processed_in_its_transaction(
+        rt, world) -> None:
+    """Completing an order updates its technician's profile: the technician's
+    ``updated`` event is processed by the same drain (its row is held), not queued."""
+    from dispatchflow.platform.files import store_file
+
+    order = new_order(rt, world)["id"]
+    actor = tech_actor(world, 0)
+    for action in ("accept", "depart", "arrive", "start_service"):
+        take_action(rt, actor, "work_order", order, action)
+    photo = store_file(rt.engine, b"\x89PNG" + bytes(16), filename="a.png",
+                       content_type="image/png", created_by="t", max_bytes=1 << 20)
+    rt.queue = lost = DroppingQueue()
+    process_pending(rt)  # the technician's event from accepting, on its own
+    take_action(rt, actor, "work_order", order, "complete",
+                {"resolution": "换电容", "customer_absent": True, "photos": [photo.id]})
+    lost.lost.clear()
+    assert process_record(rt, "work_order", order) > 0
+    technician = world["techs"][0]["id"]
+    with rt.engine.connect() as conn:
+        events = conn.execute(select(outbox.c.event, outbox.c.processed_at)
+                              .where(outbox.c.entity == "technician")
+                              .where(outbox.c.record_id == technician)
+                              .order_by(outbox.c.id)).all()
+    assert [e for e, _ in events] == ["created", "updated", "updated"]  # accept, complete
+    assert all(at is not None for _, at in events)
+    assert ("process_record", ("technician", technician)) not in lost.lost
+    assert tech(rt, world, 0)["completed_count"] == 1
+
+
+def test_a_round_run_by_a_drain_job_stands_when_the_events_after_it_fail(
+        rt, world, monkeypatch) -> None:
+    """The drain job runs the round and the record's events in one transaction; if
+    those events fail, the round is made on its own and the events go the usual way."""
+    from dispatchflow.platform import runner
+
+    real = runner.handle_event
+
+    def failing_offered(step: Any, event: str, payload: Any) -> None:
+        if event == "offered":
+            raise RuntimeError("rules engine down")
+        real(step, event, payload)
+
+    monkeypatch.setattr(runner, "handle_event", failing_offered)
+    rt.queue = DroppingQueue()
+    order = new_order(rt, world)["id"]
+    rt.serves = frozenset({"events", "dispatch"})
+    with pytest.raises(RuntimeError, match=f"work_order {order}"):
+        process_pending(rt)
+    assert offer_states(rt, order) == [(world["techs"][0]["id"], "pending")]
+    with rt.engine.connect() as conn:
+        offered = conn.execute(select(outbox.c.processed_at, outbox.c.attempts)
+                               .where(outbox.c.record_id == order)
+                               .where(outbox.c.event == "offered")).one()
+    assert offered.processed_at is None and offered.attempts >= 1
+    monkeypatch.setattr(runner, "handle_event", real)
+    process_pending(rt)
+    assert status(rt, order) == "offered"

@@ -330,14 +330,17 @@ def deliver(engine: Engine, delivery_id: int, now: datetime,
     with engine.begin() as conn:
         claimed = conn.execute(update(N).where(N.c.id == delivery_id).where(_claimable(at))
                                .values(status=SENDING, claimed_at=at, claim_token=token,
-                                       attempts=N.c.attempts + 1)).rowcount
-        found = conn.execute(select(N).where(N.c.id == delivery_id)).mappings().first()
-        if found is None:
-            raise NotificationError(f"no notification delivery {delivery_id}")
-        row = dict(found)
-        if not claimed:
-            return str(row["status"])
-        attached = [dict(r) for r in conn.execute(
+                                       attempts=N.c.attempts + 1)
+                               .returning(*N.c)).mappings().first()
+        if claimed is None:
+            status = conn.execute(select(N.c.status).where(N.c.id == delivery_id)).scalar()
+            if status is None:
+                raise NotificationError(f"no notification delivery {delivery_id}")
+            return str(status)
+        row = dict(claimed)
+        # A digest's head counts the messages attached to it while it was held (none
+        # can attach once it is claimed), so a lone message needs no look.
+        attached = [] if (row["digest_count"] or 1) <= 1 else [dict(r) for r in conn.execute(
             select(N).where(N.c.digest_parent == delivery_id).where(N.c.status == DIGESTED)
             .order_by(N.c.id)).mappings()]
     payload = dict(row["payload"] or {})
@@ -372,6 +375,8 @@ def deliver(engine: Engine, delivery_id: int, now: datetime,
         if done and attached and values["status"] in (SENT, FAILED):
             conn.execute(update(N).where(N.c.digest_parent == delivery_id)
                          .values(active_key=None))
+        if done:
+            return str(values["status"])
         final = conn.execute(select(N.c.status).where(N.c.id == delivery_id)).scalar_one()
     return str(final)
 

@@ -373,3 +373,20 @@ def test_inbox_read_and_acknowledge(world: World) -> None:
         assert inbox(conn, "sup_pd", unread_only=True) == []
         acked = inbox(conn, "sup_pd")[1]
     assert acked["acknowledged_at"] == MONDAY_10 and acked["read_at"] == MONDAY_10
+
+
+def test_a_deliver_due_job_sends_everything_due_and_leaves_held_messages(
+        world: World) -> None:
+    from dispatchflow.platform.jobs import deliver_due
+
+    planned = world.plan("escalation", world.order()) + \
+        world.plan("escalation", world.new_order("wo_second"))
+    world.plan("customer_status_update", world.order(), now=shanghai(2, 22, 30))  # held
+    assert deliver_due(world.rt) == len(planned)
+    statuses = {r["id"]: r["status"] for r in world.rows()}
+    assert {statuses[i] for i in planned} <= {"sent", "failed"}
+    assert [statuses[i] for i in planned].count("sent") >= 2  # the two inbox messages
+    assert {s for i, s in statuses.items() if i not in planned} == {"held"}
+    with world.rt.engine.connect() as conn:
+        assert due(conn, MONDAY_10) == []
+    assert deliver_due(world.rt) == 0
