@@ -80,6 +80,9 @@ class JobQueue(Protocol):
     def release_lost(self) -> None:
         """Forget marks of waiting jobs that were lost (see module docs)."""
 
+    def close(self) -> None:
+        """Close the connections this queue holds (it may not be used afterwards)."""
+
 
 class InlineQueue:
     """Runs jobs in this process, right away, without recursion (see module docs)."""
@@ -118,6 +121,9 @@ class InlineQueue:
 
     def release_lost(self) -> None:
         """Nothing to do: inline jobs are never lost between marking and running."""
+
+    def close(self) -> None:
+        """Nothing to close: inline jobs use the runtime's engine."""
 
 
 class RQQueue:
@@ -180,6 +186,10 @@ class RQQueue:
             key = coalesce_key(job, ())
             if key is not None and self.redis.exists(key) and not self.queue(queue).count:
                 self.redis.delete(key)
+
+    def close(self) -> None:
+        """Close the Redis connections."""
+        self.redis.close()
 
     def started(self, job: str, args: tuple[Any, ...]) -> None:
         """A job is starting: it no longer stands for work committed from now on."""

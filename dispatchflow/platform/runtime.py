@@ -101,6 +101,12 @@ class Runtime:
     def queue(self, value: JobQueue) -> None:
         self._queue = value
 
+    def close(self) -> None:
+        """Release the database pool and the queue's connections (when one was made)."""
+        if self._queue is not None:
+            self._queue.close()
+        self.engine.dispose()
+
     def flows_of(self, number: int) -> VersionedFlows:
         """Compiled flows of app version ``number`` (cached; the active one shares its app)."""
         cached = self._flows.get(number)

@@ -7,7 +7,8 @@ One :func:`tick` does, each in its own transaction:
    :data:`defaults.SWEEP_AFTER_SECONDS` after they were stored, and dispatch
    rounds still undecided, are enqueued again — so a job lost with Redis (a
    ``FLUSHALL``, a restart) or with a killed worker is redone; the database is
-   the truth and processing is idempotent;
+   the truth and processing is idempotent. A swept event is marked (after its
+   job is sent) and not swept again for an interval;
 3. bursts of batched dispatch rounds whose window has passed are matched
    (:mod:`.batch_dispatch`);
 4. notification deliveries whose time has come (quiet hours over, digest window
@@ -25,13 +26,14 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update
 
 from . import defaults
 from .batch_dispatch import due_batches
 from .db import dispatch_rounds, outbox
+from .queue import Jobs
 from .timers import fire_due
 
 if TYPE_CHECKING:
@@ -57,21 +59,18 @@ def tick(rt: Runtime, now: datetime | None = None,
 
     now = now or rt.clock()
     fired, fired_count = fire_due(rt.engine, now)
-    jobs: list[tuple[str, str, tuple[Any, ...]]] = [
-        ("events", "process_record", (entity, record_id)) for entity, record_id in fired]
+    jobs: Jobs = [("events", "process_record", (entity, record_id))
+                  for entity, record_id in fired]
     cutoff = now - timedelta(seconds=sweep_after)
+    # An event is swept at most once per interval: a late timer's event (stored with
+    # its due time) must not be enqueued again on every tick.
+    due = (outbox.c.processed_at.is_(None), outbox.c.failed_at.is_(None),
+           outbox.c.created_at <= cutoff,
+           or_(outbox.c.swept_at.is_(None), outbox.c.swept_at <= cutoff))
     with rt.engine.begin() as conn:
-        # An event is swept at most once per interval: a late timer's event (stored
-        # with its due time) must not be enqueued again on every tick.
-        due = (outbox.c.processed_at.is_(None), outbox.c.failed_at.is_(None),
-               outbox.c.created_at <= cutoff,
-               or_(outbox.c.swept_at.is_(None), outbox.c.swept_at <= cutoff))
         stalled = conn.execute(
-            select(outbox.c.entity, outbox.c.record_id).where(*due)
-            .group_by(outbox.c.entity, outbox.c.record_id)
-            .limit(defaults.SCHEDULER_BATCH)).all()
-        if stalled:
-            conn.execute(update(outbox).where(*due).values(swept_at=now))
+            select(outbox.c.id, outbox.c.entity, outbox.c.record_id).where(*due)
+            .order_by(outbox.c.id).limit(defaults.SCHEDULER_BATCH)).all()
         rounds = conn.execute(
             select(dispatch_rounds.c.entity, dispatch_rounds.c.record_id, dispatch_rounds.c.id)
             .where(dispatch_rounds.c.status == "pending")
@@ -79,16 +78,23 @@ def tick(rt: Runtime, now: datetime | None = None,
             .limit(defaults.SCHEDULER_BATCH)).all()
         deliveries = notify.due(conn, now)
         batches = due_batches(rt, conn, now)
+    swept = list(dict.fromkeys((str(e), int(r)) for _, e, r in stalled))
     already = {args for _, _, args in jobs}
-    jobs.extend(("events", "process_record", (e, int(r))) for e, r in stalled
-                if (e, int(r)) not in already)
+    jobs.extend(("events", "process_record", record) for record in swept
+                if record not in already)
     jobs.extend(("dispatch", "dispatch_round", (e, int(r), int(i))) for e, r, i in rounds)
     jobs.extend(("dispatch", "dispatch_batch", tuple(group)) for group in batches)
     jobs.extend(("notifications", "deliver_notification", (int(d),)) for d in deliveries)
     rt.queue.release_lost()  # a mark left by a lost job must not hold these back
     if jobs:
         rt.queue.enqueue_many(jobs)
-    return TickResult(fired_count, len(stalled), len(rounds), len(deliveries))
+    if stalled:
+        # Marked only once their jobs are sent: a scheduler killed before that leaves
+        # them unmarked, and the next tick sweeps them at once, not an interval later.
+        with rt.engine.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.id.in_([i for i, _, _ in stalled]))
+                         .values(swept_at=now))
+    return TickResult(fired_count, len(swept), len(rounds), len(deliveries))
 
 
 class SchedulerThread(threading.Thread):

@@ -78,7 +78,7 @@ def system(fresh_database: Callable[[], str], private_redis: Any,
     rt.settle = settle  # type: ignore[attr-defined]
     yield rt
     redis.close()
-    rt.engine.dispose()
+    rt.close()
 
 
 def region(rt: Runtime, code: str) -> int:

@@ -49,6 +49,10 @@ from dispatchflow.platform.scheduler import tick
 #: Orders in the fault scenarios (the full 100 run in test_lifecycle_scenario).
 ORDERS = 40
 
+#: How long the scheduler test's passes may take to run the cascade of timers out
+#: (about five passes of a few seconds each; ample on a loaded machine).
+CASCADE_SECONDS = 150
+
 
 @pytest.fixture(scope="module")
 def baseline(module_database: Callable[[], str],
@@ -58,7 +62,7 @@ def baseline(module_database: Callable[[], str],
     try:
         return run_scenario(rt, inline_settle(rt), orders=ORDERS)
     finally:
-        rt.engine.dispose()
+        rt.close()
 
 
 def _sweeper(rt: Runtime) -> Callable[[], None]:
@@ -112,7 +116,7 @@ def test_worker_killed_mid_run_loses_nothing_and_repeats_nothing(
                               orders=ORDERS, on_step=on_step)
         redis.close()
     finally:
-        rt.engine.dispose()
+        rt.close()
     assert len(killed) == 2, killed
     print("killed:", *killed, sep="\n  ")
     assert_same(baseline, actual, ("inline", "rq with workers killed"))
@@ -140,7 +144,7 @@ def test_redis_flushall_mid_run_is_recovered_by_the_sweeper(
                               orders=ORDERS, on_step=on_step)
         redis.close()
     finally:
-        rt.engine.dispose()
+        rt.close()
     assert len(flushed) == 2, flushed
     print("flushed (phase, order, jobs queued):", flushed)
     assert sum(q for _, _, q in flushed) > 0, f"Redis held no job when flushed: {flushed}"
@@ -173,21 +177,26 @@ def test_scheduler_killed_and_restarted_fires_every_timer_exactly_once(
                   or not first.alive(), procs, 90, "the first scheduler fired no timer")
         procs.kill9(first)
         fired_by_first = _count(rt, timers, timers.c.status == "fired")
-        for _ in range(20):
+        deadline = time.monotonic() + CASCADE_SECONDS
+        while True:
             pair = [procs.start_scheduler("--once") for _ in range(2)]
             for proc in pair:
                 proc.process.wait(timeout=120)
                 assert proc.process.returncode == 0, f"{proc.name} failed:\n{procs.logs()}"
             _wait_for(lambda: _rq_idle(backlog, redis, procs), procs, 120,
                       "the workers did not finish")
-            if not _left_to_do(rt):
+            left = _left_to_do(rt)
+            if not any(left.values()):
                 break
+            if time.monotonic() > deadline:
+                pytest.fail(f"work left after {CASCADE_SECONDS} s of scheduler passes: "
+                            f"{left}\n{procs.logs()}", pytrace=False)
         quiescence(rt.engine, redis=redis, procs=procs)
         redis.close()
         fired, errors = _exactly_once_problems(rt, plan, datetime.now(UTC)
                                                - timedelta(seconds=5))
     finally:
-        rt.engine.dispose()
+        rt.close()
     assert not errors, "\n".join(errors[:40])
     assert fired_by_first < fired, \
         "the restarted schedulers had nothing left to fire: kill the first one earlier"
@@ -205,7 +214,7 @@ def test_sweeper_does_not_flood_the_queue_with_late_timer_events(
         clock_of(inline).set(wall - timedelta(hours=1))
         create_orders(inline, plan_orders(5))
     finally:
-        inline.engine.dispose()
+        inline.close()
     rt = make_runtime(database_url, private_redis.url, tmp_path / "rq")  # no workers
     redis = private_redis.client()
     try:
@@ -216,7 +225,7 @@ def test_sweeper_does_not_flood_the_queue_with_late_timer_events(
         after_more = _queued(redis)
     finally:
         redis.close()
-        rt.engine.dispose()
+        rt.close()
     assert result.timers >= 5 and sum(after_first.values()) > 0, (result, after_first)
     assert after_more == after_first, (
         f"3 more ticks within 3 s re-enqueued work the scheduler had just enqueued: "
@@ -236,13 +245,27 @@ def _rq_idle(backlog: Any, redis: Any, procs: Any) -> bool:
     return not (left["queued"] or left["running"] or left["scheduled"])
 
 
-def _left_to_do(rt: Runtime) -> bool:
+def _left_to_do(rt: Runtime) -> dict[str, int]:
+    """Timers due, events unprocessed and dispatch rounds pending, in one snapshot.
+
+    One statement: counted one after another, a worker's commit between the counts
+    (its events processed, the round they asked for decided, the timers that armed)
+    would hide its new timers from the first count and its work from the others."""
     from dispatchflow.platform.db import dispatch_rounds
 
     due = datetime.now(UTC) - timedelta(seconds=1)
-    return bool(_count(rt, timers, timers.c.status == "pending", timers.c.fire_at <= due)
-                or _count(rt, outbox, outbox.c.processed_at.is_(None))
-                or _count(rt, dispatch_rounds, dispatch_rounds.c.status == "pending"))
+
+    def counted(table: Any, *where: Any) -> Any:
+        return select(func.count()).select_from(table).where(*where).scalar_subquery()
+
+    with rt.engine.connect() as conn:
+        row = conn.execute(select(
+            counted(timers, timers.c.status == "pending", timers.c.fire_at <= due)
+            .label("timers_due"),
+            counted(outbox, outbox.c.processed_at.is_(None)).label("events_unprocessed"),
+            counted(dispatch_rounds, dispatch_rounds.c.status == "pending")
+            .label("rounds_pending"))).mappings().one()
+    return {key: int(value) for key, value in row.items()}
 
 
 def _count(rt: Runtime, table: Any, *where: Any) -> int:

@@ -570,7 +570,7 @@ def test_lifecycle_inline_and_rq_give_the_same_result(
     try:
         expected = run_scenario(inline, inline_settle(inline))
     finally:
-        inline.engine.dispose()
+        inline.close()
     inline_seconds = time.monotonic() - started
 
     database_url = fresh_database()
@@ -580,7 +580,7 @@ def test_lifecycle_inline_and_rq_give_the_same_result(
         procs.start_workers(2)
         actual = run_scenario(rq, rq_settle(rq, procs, quiescence))
     finally:
-        rq.engine.dispose()
+        rq.close()
     print(f"inline run {inline_seconds:.1f} s, RQ run "
           f"{time.monotonic() - started - inline_seconds:.1f} s")
     assert len([k for k in expected if k.startswith("work_order:")]) == 100

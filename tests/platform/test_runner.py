@@ -212,6 +212,9 @@ class DroppingQueue:
     def release_lost(self) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
 
 def test_the_sweeper_redoes_work_whose_jobs_were_lost(rt, world, clock) -> None:
     inline = rt.queue
@@ -224,6 +227,27 @@ def test_the_sweeper_redoes_work_whose_jobs_were_lost(rt, world, clock) -> None:
     assert tick(rt, sweep_after=60).swept == 1
     assert status(rt, order["id"]) == "offered"
 
+
+class FailingQueue(DroppingQueue):
+    """A queue whose sender dies (Redis gone, the scheduler killed) while sending."""
+
+    def enqueue_many(self, items: list[tuple[str, str, tuple[Any, ...]]]) -> None:
+        raise ConnectionError("redis went away")
+
+
+def test_a_tick_that_dies_sending_its_jobs_leaves_the_work_to_the_next_tick(
+        rt, world, clock) -> None:
+    inline = rt.queue
+    rt.queue = DroppingQueue()
+    order = new_order(rt, world)
+    clock.advance(seconds=61)
+    rt.queue = FailingQueue()
+    with pytest.raises(ConnectionError):
+        tick(rt, sweep_after=60)
+    rt.queue = inline
+    # not an interval later: the dead tick never marked the events it could not send
+    assert tick(rt, sweep_after=60).swept == 1
+    assert status(rt, order["id"]) == "offered"
 
 def test_a_poison_event_is_parked_and_the_record_goes_on(rt, world) -> None:
     order = new_order(rt, world)
