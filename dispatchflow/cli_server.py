@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -111,6 +113,16 @@ def user_add(user_id: str, name: str | None, roles: tuple[str, ...], attrs: tupl
     click.echo(f"created user {user_id} ({', '.join(roles)})")
 
 
+@user.command("deactivate")
+@click.argument("user_id")
+def user_deactivate(user_id: str) -> None:
+    """Deactivate USER_ID: no login, and every token of theirs is refused at once."""
+    from .platform.users import deactivate_user
+
+    _change_one(lambda engine: deactivate_user(engine, user_id),
+                done=f"deactivated user {user_id}", missing=f"no active user {user_id}")
+
+
 @click.group()
 def token() -> None:
     """Manage API tokens."""
@@ -132,6 +144,8 @@ def token_create(user_id: str, name: str, scopes: tuple[str, ...], days: int) ->
     except DispatchflowError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    finally:
+        rt.close()
     click.echo(new.token)
     click.echo(f"(token {new.id}; shown only now; expires "
                f"{new.expires_at.isoformat() if new.expires_at else 'never'})", err=True)
@@ -140,10 +154,21 @@ def token_create(user_id: str, name: str, scopes: tuple[str, ...], days: int) ->
 @token.command("revoke")
 @click.argument("token_id", type=int)
 def token_revoke(token_id: int) -> None:
-    """Revoke a token by its number."""
+    """Revoke a token by its number (refused from the next request on)."""
     from .platform.users import revoke_token
 
-    if not revoke_token(_runtime().engine, token_id):
-        click.echo(f"no active token {token_id}", err=True)
+    _change_one(lambda engine: revoke_token(engine, token_id),
+                done=f"revoked token {token_id}", missing=f"no active token {token_id}")
+
+
+def _change_one(change: Callable[[Any], bool], *, done: str, missing: str) -> None:
+    """Run ``change(engine)``; say ``done``, or ``missing`` (exit 1) when it changed nothing."""
+    rt = _runtime()
+    try:
+        changed = change(rt.engine)
+    finally:
+        rt.close()
+    if not changed:
+        click.echo(missing, err=True)
         sys.exit(1)
-    click.echo(f"revoked token {token_id}")
+    click.echo(done)

@@ -28,6 +28,9 @@ TOKEN_DAYS = 365
 #: Length of generated API tokens, in random bytes (base64url encoded).
 TOKEN_BYTES = 32
 
+#: Longest bearer token looked up at all (longer ones are refused unhashed).
+TOKEN_MAX_CHARS = 200
+
 #: Password hashing method for werkzeug.security.generate_password_hash.
 PASSWORD_HASH_METHOD = "scrypt"
 

@@ -111,7 +111,7 @@ def create_token(engine: Engine, user_id: str, *, name: str, scopes: list[str] |
 
 def actor_for_token(engine: Engine, token: str) -> Actor | None:
     """The Actor behind a bearer token, or None if unknown, expired or revoked."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+    if not token.startswith(TOKEN_PREFIX) or len(token) > defaults.TOKEN_MAX_CHARS:
         return None
     now = _now()
     query = (select(api_tokens.c.id.label("token_id"), api_tokens.c.scopes,
@@ -135,9 +135,33 @@ def actor_for_token(engine: Engine, token: str) -> Actor | None:
 
 
 def revoke_token(engine: Engine, token_id: int) -> bool:
-    """Revoke a token by id; False if there is no such (unrevoked) token."""
+    """Revoke a token by id; False if there is no such (unrevoked) token.
+
+    Takes effect at once: every request looks its token up (no cache).
+    """
     with engine.begin() as conn:
         result = conn.execute(update(api_tokens).where(api_tokens.c.id == token_id)
                               .where(api_tokens.c.revoked_at.is_(None))
                               .values(revoked_at=_now()))
+    return bool(result.rowcount)
+
+
+def revoke_token_secret(engine: Engine, token: str) -> bool:
+    """Revoke the token whose secret is ``token`` (its holder signing out); False if
+    it is unknown or already revoked. The user's other tokens stay valid."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > defaults.TOKEN_MAX_CHARS:
+        return False
+    with engine.begin() as conn:
+        result = conn.execute(update(api_tokens).where(api_tokens.c.token_hash == _digest(token))
+                              .where(api_tokens.c.revoked_at.is_(None))
+                              .values(revoked_at=_now()))
+    return bool(result.rowcount)
+
+
+def deactivate_user(engine: Engine, user_id: str) -> bool:
+    """Mark a user inactive: no login, no session, and none of their tokens is accepted
+    from the next request on. False if there is no such active user."""
+    with engine.begin() as conn:
+        result = conn.execute(update(users).where(users.c.id == user_id)
+                              .where(users.c.active.is_(True)).values(active=False))
     return bool(result.rowcount)

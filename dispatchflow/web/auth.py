@@ -35,13 +35,23 @@ def runtime() -> Runtime:
     return rt
 
 
-def token_actor() -> Actor | None:
-    """The actor of a valid bearer token on this request, or None."""
+def bearer_token() -> str | None:
+    """The bearer token sent with this request (not yet checked), or None."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    return actor_for_token(runtime().engine, token.strip())
+    return token.strip()
+
+
+def token_actor() -> Actor | None:
+    """The actor of a valid bearer token on this request, or None.
+
+    Looked up on every request (never cached), so a revoked token, an expired
+    one or one of a deactivated user is refused at once.
+    """
+    token = bearer_token()
+    return None if token is None else actor_for_token(runtime().engine, token)
 
 
 def session_actor() -> Actor | None:
