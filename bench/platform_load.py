@@ -167,9 +167,11 @@ def _drive(rt: Any, n: int, clients: int) -> LoadResult:
     techs = [create(SYSTEM_ACTOR, "technician", {
         "name": f"技师{i}", "level": 5, "on_duty": True, "skills": ["aircon"],
         "location": {"lat": lat, "lng": lng}})["id"] for i, (lat, lng) in enumerate(points)]
-    photo = store_file(rt.engine, b"\x89PNG\r\n\x1a\n" + bytes(64), filename="after.png",
-                       content_type="image/png", created_by="bench", max_bytes=1 << 20)
-    report = {"resolution": "更换电容", "customer_absent": True, "photos": [photo.id]}
+    # A technician attaches only photos they uploaded: one per technician, made up front.
+    photos = {tech: store_file(rt.engine, b"\x89PNG\r\n\x1a\n" + bytes(64),
+                               filename="after.png", content_type="image/png",
+                               created_by=f"tech{tech}", max_bytes=1 << 20).id
+              for tech in techs}
     dispatcher = Actor("bench-dispatcher", roles=("dispatcher",))
     _settle(rt)
     with rt.engine.connect() as conn:
@@ -184,7 +186,8 @@ def _drive(rt: Any, n: int, clients: int) -> LoadResult:
         actor = Actor(f"tech{tech}", roles=("technician",), attributes={"technician": tech})
         for action in ("accept", "depart", "arrive", "start_service"):
             take_action(rt, actor, "work_order", order, action)
-        take_action(rt, actor, "work_order", order, "complete", report)
+        take_action(rt, actor, "work_order", order, "complete",
+                    {"resolution": "更换电容", "customer_absent": True, "photos": [photos[tech]]})
         return 5
 
     def close_order(order: int) -> int:

@@ -56,6 +56,8 @@ FIELD_MESSAGES: dict[str, dict[str, str]] = {
     "file_type": {"zh": "“{label}”不接受文件“{filename}”（{type}），允许的类型：{accept}。",
                   "en": "{label} does not accept {filename} ({type}); allowed: {accept}."},
     "file_empty": {"zh": "文件“{filename}”是空的。", "en": "The file {filename} is empty."},
+    "file_unknown": {"zh": "“{label}”：没有您上传的文件 {id}，请先上传该文件。",
+                     "en": "{label}: there is no file {id} that you uploaded; upload it first."},
     "too_many_files": {"zh": "“{label}”只能上传一个文件。", "en": "{label} takes a single file."},
     "upload_failed": {"zh": "文件“{filename}”无法保存：{reason}",
                       "en": "The file {filename} could not be saved: {reason}"},

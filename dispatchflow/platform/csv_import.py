@@ -66,6 +66,7 @@ from ..dsl.suggest import did_you_mean
 from ..errors import NotFoundError
 from ..forms.validation import validate_payload
 from .actors import Actor
+from .attachments import attachment_errors
 from .jsonvalues import changes
 from .storage import to_row
 
@@ -342,6 +343,8 @@ def _check_rows(rt: Runtime, actor: Actor, edef: EntityDef, fields: list[str | N
             if not rt.authz.row_allowed(actor, edef.name, "create", candidate,
                                         resolve=resolve, now=now):
                 errors.append(RowError(number, "", rt.message("row_filter", locale=locale)))
+            errors.extend(RowError(number, e.field, e.message) for e in attachment_errors(
+                rt, conn, actor, edef, values, None, locale))
     errors.sort(key=lambda e: e.row_number)
     failed = {e.row_number for e in errors}
     return [(n, v) for n, v in checked if n not in failed], errors

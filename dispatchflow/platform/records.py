@@ -30,6 +30,7 @@ from ..errors import ConflictError, NotFoundError, ValidationError
 from ..forms.validation import FieldError, validate_payload
 from . import defaults
 from .actors import Actor
+from .attachments import attachment_errors
 from .db import audit_log, reading, timeline
 from .jsonvalues import changes, json_record, json_value
 from .statements import INSERT_AUDIT, INSERT_EVENT, insert_returning
@@ -183,6 +184,7 @@ class RecordService:
         with self.rt.engine.begin() as conn:
             ref_errors = self._check_references(conn, entity, values) + \
                 self._check_unique(conn, entity, values, locale)
+            ref_errors += attachment_errors(self.rt, conn, actor, entity, values, None, locale)
             if ref_errors:
                 raise ValidationError("the record is not valid", errors=ref_errors)
             candidate = {**values, "tags": [], "created_by": actor.user_id}
@@ -289,6 +291,8 @@ class RecordService:
             before = self._record(entity, row)
             ref_errors = self._check_references(conn, entity, checked.values) + \
                 self._check_unique(conn, entity, checked.values, locale, exclude_id=record_id)
+            ref_errors += attachment_errors(self.rt, conn, actor, entity, checked.values,
+                                            before, locale)
             if ref_errors:
                 raise ValidationError("the changes are not valid", errors=ref_errors)
             after = {**before, **checked.values}

@@ -494,7 +494,7 @@ def take_action(rt: Runtime, actor: Actor, entity: str, record_id: int, action: 
         if not visible and not holds_offer(step, actor, pending=False):
             raise NotFoundError(f"no {entity} {record_id}")
         if form_values:
-            form_values = _checked_form(step, flow, action, form_values, locale)
+            form_values = _checked_form(step, actor, flow, action, form_values, locale)
         before_action(step, actor, action)
         outcome = instances.take_action(step, flow, action, frozenset(actor.roles),
                                         form_values)
@@ -519,10 +519,12 @@ def take_action(rt: Runtime, actor: Actor, entity: str, record_id: int, action: 
     return result
 
 
-def _checked_form(step: Step, flow: str | None, action: str, values: Mapping[str, Any],
-                  locale: str | None) -> dict[str, Any]:
-    """The action form's values, validated like any submission (ValidationError if not)."""
+def _checked_form(step: Step, actor: Actor, flow: str | None, action: str,
+                  values: Mapping[str, Any], locale: str | None) -> dict[str, Any]:
+    """The action form's values, validated like any submission (ValidationError if not);
+    files must be the actor's own uploads of an accepted type (:mod:`.attachments`)."""
     from ..forms.validation import FieldError, validate_payload
+    from .attachments import attachment_errors
 
     forms = {t.form for inst in instances.instances_of(step, flow)
              for t in instances.compiled(step, inst).transitions()
@@ -530,11 +532,15 @@ def _checked_form(step: Step, flow: str | None, action: str, values: Mapping[str
     if len(forms) != 1:
         raise ValidationError(f"the action {action} takes no form values", errors=[FieldError(
             "", "form", f"{action} has no form: send an empty body")])
+    locale = locale or step.rt.app.default_locale
     checked = validate_payload(step.rt.app, step.entity, dict(values), mode="update",
-                               form=forms.pop(), locale=locale or step.rt.app.default_locale,
-                               now=step.now, current=step.stored)
-    if checked.errors:
-        raise ValidationError("the form is not valid", errors=checked.errors)
+                               form=forms.pop(), locale=locale, now=step.now,
+                               current=step.stored)
+    errors = checked.errors or attachment_errors(
+        step.rt, step.conn, actor, step.rt.app.entities[step.entity], checked.values,
+        step.stored, locale)
+    if errors:
+        raise ValidationError("the form is not valid", errors=errors)
     return dict(checked.values)
 
 

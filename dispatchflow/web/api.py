@@ -8,12 +8,15 @@ body); a stale one gives 409.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from ..errors import DispatchflowError, ValidationError
+from ..forms.submission import effective_type
 from ..platform.actors import Actor
-from ..platform.files import load_file, store_file
+from ..platform.attachments import inline_image_type, readable_file
+from ..platform.files import store_file
 from ..platform.runtime import NoActiveVersion
 from .auth import runtime, token_actor
 from .i18n import locale
@@ -154,8 +157,12 @@ def upload_file() -> tuple[Response, int]:
     if upload is None:
         raise ValidationError("send the file as multipart/form-data field 'file'")
     rt = runtime()
-    stored = store_file(rt.engine, upload.read(), filename=upload.filename or "upload",
-                        content_type=upload.mimetype or "application/octet-stream",
+    data = upload.read()
+    filename = upload.filename or "upload"
+    # Keep the type recognised from the content, not the claimed one: attachment
+    # fields check it against their `accept` list (platform/attachments.py).
+    stored = store_file(rt.engine, data, filename=filename,
+                        content_type=effective_type(data, upload.mimetype, filename),
                         created_by=_actor().user_id,
                         max_bytes=int(rt.settings.max_upload_mb * 1024 * 1024))
     return jsonify({"id": stored.id, "filename": stored.filename, "size": stored.size,
@@ -164,9 +171,14 @@ def upload_file() -> tuple[Response, int]:
 
 @bp.get("/files/<file_id>")
 def download_file(file_id: str) -> Response:
-    meta, data = load_file(runtime().engine, file_id)
-    response = Response(data, mimetype=meta.content_type)
-    # Never render uploads inline as HTML: a stored page could run script on our origin.
-    response.headers["Content-Disposition"] = f'attachment; filename="{meta.id}"'
+    """The file, for its uploader and readers of a record holding it; else 404."""
+    meta, data = readable_file(runtime(), _actor(), file_id)
+    image = inline_image_type(data)
+    # Only a recognised raster image is shown inline: anything else (HTML, SVG, ...)
+    # is a download, so a stored page can never run script on our origin.
+    response = Response(data, mimetype=image or meta.content_type)
+    disposition = "inline" if image else "attachment"
+    response.headers["Content-Disposition"] = \
+        f"{disposition}; filename=\"{meta.id}\"; filename*=UTF-8''{quote(meta.filename)}"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

@@ -240,7 +240,9 @@ def create_orders(rt: Runtime, plan: list[Order],
         conn.execute(files.insert(), [{
             "id": _photo_id(o), "sha256": "0" * 64, "filename": f"after-{o.index}.jpg",
             "content_type": "image/jpeg", "size": 4, "data": b"\xff\xd8\xff\xd9",
-            "created_at": rt.clock(), "created_by": "test"} for o in plan])
+            "created_at": rt.clock(),
+            # the technician who completes the order uploads its photo
+            "created_by": technician_actor(o.expected_assignee).user_id} for o in plan])
     for o in plan:
         o.id = rt.records.create(SYSTEM_ACTOR, "work_order", {
             "title": f"{o.category} 故障 #{o.index}", "description": "设备无法正常工作，请上门检修",

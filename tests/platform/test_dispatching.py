@@ -184,7 +184,8 @@ def test_completion_and_rating_update_the_technician_profile(rt) -> None:
     for action in ("depart", "arrive", "start_service"):
         take_action(rt, actor, "work_order", wo, action)
     photo = store_file(rt.engine, b"\x89PNG" + bytes(16), filename="a.png",
-                       content_type="image/png", created_by="t", max_bytes=1 << 20)
+                       content_type="image/png", created_by=actor.user_id,
+                       max_bytes=1 << 20)
     clock[0] += timedelta(minutes=90)
     take_action(rt, actor, "work_order", wo, "complete",
                 {"resolution": "换电容", "customer_absent": True, "photos": [photo.id]})

@@ -518,7 +518,8 @@ def test_events_for_a_record_the_drain_holds_are_processed_in_its_transaction(
     for action in ("accept", "depart", "arrive", "start_service"):
         take_action(rt, actor, "work_order", order, action)
     photo = store_file(rt.engine, b"\x89PNG" + bytes(16), filename="a.png",
-                       content_type="image/png", created_by="t", max_bytes=1 << 20)
+                       content_type="image/png", created_by=actor.user_id,
+                       max_bytes=1 << 20)
     rt.queue = lost = DroppingQueue()
     process_pending(rt)  # the technician's event from accepting, on its own
     take_action(rt, actor, "work_order", order, "complete",
