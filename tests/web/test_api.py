@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from dispatchflow.platform.db import api_tokens, audit_log, outbox
+from dispatchflow.platform.users import create_token, revoke_token
 
 VALID = {"title": "热水器不出热水", "category": "water_heater", "description": "打火后熄灭",
          "location": {"lat": 31.2, "lng": 121.5}}
@@ -122,6 +123,10 @@ def test_forged_expired_and_revoked_tokens_are_401(client, rt, token_for) -> Non
         conn.execute(update(api_tokens).values(
             expires_at=datetime.now(UTC) - timedelta(minutes=1)))
     assert client.get("/api/v1/work_order", headers=bearer(token)).status_code == 401
+    fresh = create_token(rt.engine, "dispatcher0", name="fresh")
+    assert client.get("/api/v1/work_order", headers=bearer(fresh.token)).status_code == 200
+    assert revoke_token(rt.engine, fresh.id)
+    assert client.get("/api/v1/work_order", headers=bearer(fresh.token)).status_code == 401
 
 
 def test_token_scopes_restrict_the_user(client, world, token_for) -> None:
