@@ -19,6 +19,12 @@ MAX_JSON_KB = 512
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
+#: Longest a list query (``?filter=``, sort, page) may run before it is stopped, in seconds.
+LIST_QUERY_TIMEOUT = 5.0
+
+#: SQLite: how many virtual-machine steps run between two checks of a query's deadline.
+SQLITE_DEADLINE_CHECK_STEPS = 1000
+
 #: Lifetime of a customer tracking link, in days.
 TRACKING_LINK_DAYS = 30
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dispatchflow.dsl.compiler import compile_bundle
+from dispatchflow.platform.actors import SYSTEM_ACTOR
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.runtime import Runtime
 from dispatchflow.platform.users import add_user
@@ -48,3 +49,15 @@ def login(client: Any, *, next_url: str | None = None) -> Any:
     query = {"next": next_url} if next_url is not None else None
     return client.post("/login", query_string=query,
                        data={"username": "disp", "password": "pw", "csrf_token": csrf_of(page)})
+
+
+def add_orders(runtime: Runtime, titles: list[str]) -> None:
+    """Work orders with these titles in region PD (the one ``disp`` sees)."""
+    create = runtime.records.create
+    region = create(SYSTEM_ACTOR, "region", {"code": "PD", "name": "浦东新区"})
+    customer = create(SYSTEM_ACTOR, "customer", {"name": "张伟", "phone": "13800000001",
+                                                 "region": region["id"]})
+    for title in titles:
+        create(SYSTEM_ACTOR, "work_order", {
+            "title": title, "category": "aircon", "customer": customer["id"],
+            "region": region["id"], "location": {"lat": 31.21, "lng": 121.51}})
