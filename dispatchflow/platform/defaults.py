@@ -106,6 +106,13 @@ NOTIFY_OUTPUT_MAX_CHARS = 64_000
 #: Time limit of one template rendering, in seconds of the rendering thread's CPU time.
 NOTIFY_RENDER_TIMEOUT = 1.0
 
+#: How often the render watchdog reads the CPU clocks of rendering threads, in seconds.
+NOTIFY_WATCHDOG_POLL = 0.02
+
+#: Longest text a notification template gets from one record field, in characters
+#: (longer values are cut and end with "…").
+NOTIFY_FIELD_MAX_CHARS = 4000
+
 #: Timeout of one webhook POST, in seconds.
 NOTIFY_WEBHOOK_TIMEOUT = 10.0
 
