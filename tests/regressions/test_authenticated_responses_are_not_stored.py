@@ -4,31 +4,18 @@ the next person at the machine after logout. The login page needs it too."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from dispatchflow.platform.users import create_token
-from dispatchflow.web.app import create_app
 
-from .webapp import login, published_runtime
+from . import webapp
+from .webapp import login
 
-
-@pytest.fixture(scope="module")
-def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    home = tmp_path_factory.mktemp("web")
-    with published_runtime(f"sqlite:///{home / 'test.db'}", home / "home") as runtime:
-        yield runtime
+client, site = webapp.client, webapp.site  # fixtures
 
 
-@pytest.fixture
-def client(rt: Any) -> Any:
-    return create_app(runtime=rt, TESTING=True).test_client()
-
-
-def test_api_answers_to_a_token_are_not_stored(rt: Any, client: Any) -> None:
-    token = create_token(rt.engine, "disp", name="test").token
+def test_api_answers_to_a_token_are_not_stored(site: Any, client: Any) -> None:
+    token = create_token(site.engine, "disp", name="test").token
     for path in ("/api/v1/me", "/api/v1/work_order", "/api/v1/work_order/999999"):
         res = client.get(path, headers={"Authorization": f"Bearer {token}"})
         assert res.headers.get("Cache-Control") == "no-store", (path, res.status_code)

@@ -8,14 +8,14 @@ now fall back to the portal, and ordinary local paths must still pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from dispatchflow.web.app import create_app
+from . import webapp
+from .webapp import login
 
-from .webapp import login, published_runtime
+client, site = webapp.client, webapp.site  # fixtures
 
 HOSTILE = [
     "//evil.example",
@@ -35,18 +35,6 @@ HOSTILE = [
     "/\u3000/evil.example",       # ideographic space
     "/\u200b/evil.example",       # zero-width space
 ]
-
-
-@pytest.fixture(scope="module")
-def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    home = tmp_path_factory.mktemp("web")
-    with published_runtime(f"sqlite:///{home / 'test.db'}", home / "home") as runtime:
-        yield runtime
-
-
-@pytest.fixture
-def client(rt: Any) -> Any:
-    return create_app(runtime=rt, TESTING=True).test_client()
 
 
 @pytest.mark.parametrize("target", HOSTILE, ids=[ascii(t) for t in HOSTILE])

@@ -8,12 +8,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dispatchflow.dsl.compiler import compile_bundle
 from dispatchflow.platform.actors import SYSTEM_ACTOR
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.runtime import Runtime
 from dispatchflow.platform.users import add_user
 from dispatchflow.platform.versions import publish
+from dispatchflow.web.app import create_app
 
 REFERENCE = Path(__file__).resolve().parents[2] / "examples" / "field-service"
 
@@ -34,6 +37,20 @@ def published_runtime(database_url: str, home: Path) -> Iterator[Runtime]:
         yield runtime
     finally:
         runtime.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    """A published runtime on SQLite, shared by a test module."""
+    home = tmp_path_factory.mktemp("web")
+    with published_runtime(f"sqlite:///{home / 'test.db'}", home / "home") as runtime:
+        yield runtime
+
+
+@pytest.fixture
+def client(site: Runtime) -> Any:
+    """A test client (its own cookies) of the web app on :func:`site`."""
+    return create_app(runtime=site, TESTING=True).test_client()
 
 
 def csrf_of(html: str) -> str:
