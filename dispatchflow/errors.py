@@ -86,3 +86,7 @@ class PermissionDenied(DispatchflowError):
 
 class ConflictError(DispatchflowError):
     """The operation conflicts with the current state (stale row version, claimed offer)."""
+
+
+class QueryTimeout(DispatchflowError):
+    """A database query ran past its time limit and was stopped (nothing was changed)."""

@@ -11,7 +11,6 @@ time passed to every compiled function, never the wall clock.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -291,14 +290,3 @@ def coalesce(*args: Any) -> Any:
         if a is not None:
             return a
     return None
-
-
-REGEX_CACHE: dict[str, re.Pattern[str]] = {}
-
-
-def regex(pattern: str) -> re.Pattern[str]:
-    """Compile (and memoise) a regex used with ``matches``; raises re.error."""
-    compiled = REGEX_CACHE.get(pattern)
-    if compiled is None:
-        compiled = REGEX_CACHE[pattern] = re.compile(pattern)
-    return compiled

@@ -19,6 +19,8 @@ from . import types as T
 from .builtins import REGISTRY
 from .diagnostics import DiagnosticBag
 from .model import EntityDef, field_type
+from .regex import REGEX_HINT
+from .regex import problem as regex_problem
 from .suggest import did_you_mean, one_of
 from .wording import a
 
@@ -298,14 +300,24 @@ class ExprChecker:
                                self.file, n.span)
                 return replace(node, type=T.T_ERROR)
             if isinstance(right, ast.Literal):
-                try:
-                    re.compile(right.value)
-                except re.error as exc:
-                    self.bag.error("E3015", f"invalid regular expression: {exc}", self.file,
-                                   right.span)
+                found = regex_problem(right.value)
+                if found is not None:
+                    self._bad_pattern(right, *found)
                     return replace(node, type=T.T_ERROR)
             return node
         raise AssertionError(op)
+
+    def _bad_pattern(self, literal: ast.Literal, reason: str, pos: int | None) -> None:
+        """E3015 for a pattern no engine reads, E3018 for one only a backtracking one does."""
+        try:
+            re.compile(literal.value)
+        except re.error as exc:  # Python's message, with its position, reads best
+            self.bag.error("E3015", f"invalid regular expression: {exc}", self.file,
+                           literal.span)
+            return
+        where = f" (character {pos + 1} of the pattern)" if pos is not None else ""
+        self.bag.error("E3018", f"'matches' cannot run this pattern: {reason}{where}",
+                       self.file, literal.span, REGEX_HINT)
 
     def _mismatch(self, node: ast.Expr, op: str, lt: T.Type, rt: T.Type,
                   left: ast.Expr, right: ast.Expr) -> ast.Expr:

@@ -25,7 +25,8 @@ from typing import Any, Protocol
 
 from . import ast
 from . import types as T
-from .builtins import REGISTRY, regex
+from .builtins import REGISTRY
+from .regex import regex
 
 NOW = "_now"
 
@@ -232,9 +233,9 @@ class Emitter:
             core = f"({right} in {left})"
         elif n.op == "matches":
             if isinstance(n.right, ast.Literal):
-                core = f"({self.const(regex(n.right.value))}.search({left}) is not None)"
+                core = f"{self.const(regex(n.right.value))}.search({left})"
             else:
-                core = f"(_regex({right}).search({left}) is not None)"
+                core = f"_regex({right}).search({left})"
         else:
             core = f"({left} {n.op} {right})"
         if guards:

@@ -57,6 +57,7 @@ CODES: dict[str, str] = {
     "E3015": "invalid regular expression",
     "E3016": "branches of if/then/else have different types",
     "E3017": "list elements have different types",
+    "E3018": "regular expression needs backtracking or is too long",
     "E3020": "field cannot be set here",
     "E3021": "value does not fit the field",
     "E3030": "unknown dispatch policy, notification, flow or table",

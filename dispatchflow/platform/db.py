@@ -31,6 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Engine
 
+from .sql_regex import register_sqlite_regexp
+
 # Alembic on SQLite (batch mode) needs deterministic constraint names.
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -246,7 +248,7 @@ PREPARED_MAX = 2000
 
 
 def make_engine(url: str, *, derived_work: bool = False, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets foreign keys on and WAL journaling.
+    """An engine for ``url``; SQLite gets foreign keys on, WAL journaling and RE2 as REGEXP.
 
     ``derived_work`` is for processes that only commit work derived from what is
     already stored (workers): on PostgreSQL their commits do not wait for the
@@ -265,6 +267,7 @@ def make_engine(url: str, *, derived_work: bool = False, **kwargs: Any) -> Engin
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
+            register_sqlite_regexp(dbapi_conn)  # RE2 instead of SQLAlchemy's Python re
         return engine
     engine = create_engine(url, pool_pre_ping=not derived_work, **kwargs)
     if engine.dialect.name == "postgresql":

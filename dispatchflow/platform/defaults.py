@@ -19,6 +19,12 @@ MAX_JSON_KB = 512
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
+#: Longest a list query (``?filter=``, sort, page) may run before it is stopped, in seconds.
+LIST_QUERY_TIMEOUT = 5.0
+
+#: SQLite: how many virtual-machine steps run between two checks of a query's deadline.
+SQLITE_DEADLINE_CHECK_STEPS = 1000
+
 #: Lifetime of a customer tracking link, in days.
 TRACKING_LINK_DAYS = 30
 
@@ -102,6 +108,13 @@ NOTIFY_OUTPUT_MAX_CHARS = 64_000
 
 #: Time limit of one template rendering, in seconds of the rendering thread's CPU time.
 NOTIFY_RENDER_TIMEOUT = 1.0
+
+#: How often the render watchdog reads the CPU clocks of rendering threads, in seconds.
+NOTIFY_WATCHDOG_POLL = 0.02
+
+#: Longest text a notification template gets from one record field, in characters
+#: (longer values are cut and end with "…").
+NOTIFY_FIELD_MAX_CHARS = 4000
 
 #: Timeout of one webhook POST, in seconds.
 NOTIFY_WEBHOOK_TIMEOUT = 10.0

@@ -33,6 +33,7 @@ from .actors import Actor
 from .attachments import attachment_errors
 from .db import audit_log, reading, timeline
 from .jsonvalues import changes, json_record, json_value
+from .statement_time import time_limited
 from .statements import INSERT_AUDIT, INSERT_EVENT, insert_returning
 from .storage import as_utc, from_row, to_row
 
@@ -225,7 +226,10 @@ class RecordService:
              sort: str | None = None, limit: int = defaults.PAGE_SIZE,
              cursor: str | None = None) -> Page:
         """A page of visible records: ``filter`` is a DSL condition, ``sort`` a field
-        name (``-`` prefix for descending); ``cursor`` continues a previous page."""
+        name (``-`` prefix for descending); ``cursor`` continues a previous page.
+
+        The query runs under ``defaults.LIST_QUERY_TIMEOUT``: QueryTimeout past it.
+        """
         from .sql_filter import parse_filter, to_sql
 
         entity = self._entity(entity_name)
@@ -259,7 +263,7 @@ class RecordService:
         query = query.order_by(order(column).nulls_last() if not descending
                                else order(column).nulls_last(), order(table.c.id))
         query = query.limit(limit + 1)
-        with reading(self.rt.engine) as conn:
+        with time_limited(self.rt.engine, defaults.LIST_QUERY_TIMEOUT) as conn:
             rows = conn.execute(query).mappings().all()
         more = len(rows) > limit
         rows = rows[:limit]

@@ -23,7 +23,7 @@ How the constructs map:
 * Comparisons, ``and``/``or``/``not``, ``in``/``not in``, ``is null``,
   ``contains`` and ``x in text`` (case-sensitive substring: ``instr`` on SQLite,
   ``LIKE`` with ``%``/``_`` escaped on PostgreSQL), ``matches`` (``~`` on
-  PostgreSQL, Python's ``re.search`` through SQLAlchemy's ``REGEXP`` on SQLite),
+  PostgreSQL, RE2 as SQLite's ``REGEXP``: see :mod:`.sql_regex`),
   arithmetic on numbers and durations (``/`` is true division, ``%`` floored,
   both null on a zero divisor), ``if``/``then``/``else`` (CASE), ``coalesce``,
   ``lower``, ``upper`` (SQLite changes ASCII letters only), ``len``, ``abs``.
@@ -44,7 +44,6 @@ with the expression's position and a hint; there is no silent fallback.
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -86,6 +85,7 @@ from ..dsl.parser import parse_expression
 from ..dsl.source import Origin, SourceFile
 from ..dsl.suggest import did_you_mean
 from ..errors import DispatchflowError, DslError, EvaluationError
+from .sql_regex import pattern_problem
 from .storage import ENTITY_PREFIX
 
 if TYPE_CHECKING:
@@ -250,8 +250,6 @@ _CMP: dict[str, Callable[[Any, Any], Any]] = {
     ">": operator.gt, ">=": operator.ge}
 _FOLD_CACHE: dict[tuple, Callable[..., Any]] = {}
 _FOLD_CACHE_MAX = 4096
-# Regex syntax PostgreSQL reads differently from Python (\b is a backspace there).
-_NON_PORTABLE_REGEX = re.compile(r"\\[bB]|\(\?P")
 
 
 @dataclass(frozen=True)
@@ -495,11 +493,10 @@ class _Translator:
 
     def regex(self, node: ast.Compare, text: _Sql, pattern: _Sql,
               strict: bool) -> ColumnElement[bool]:
-        if pattern.known and _NON_PORTABLE_REGEX.search(str(pattern.const)):
-            raise self.fail(node.right, "this pattern uses \\b, \\B or (?P<...>), which "
-                            "PostgreSQL reads differently from Python",
-                            "spell the word boundary out, e.g. (^|[^a-z])word([^a-z]|$)")
-        # SQLite's REGEXP (Python's re.search) fails on NULL: test for it first.
+        found = pattern_problem(str(pattern.const)) if pattern.known else None
+        if found is not None:
+            raise self.fail(node.right, *found)
+        # SQLite's REGEXP function is called with NULLs too: test for them first.
         nulls = [v.expr.is_(None) for v in (text, pattern) if v.nullable and not v.known]
         match = text.expr.regexp_match(pattern.expr)
         if not nulls:

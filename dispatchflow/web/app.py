@@ -33,6 +33,15 @@ CSP = ("default-src 'self'; img-src 'self' data: blob:; script-src 'self'; "
        "style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 
+def _private(endpoint: str | None) -> bool:
+    """Whether the response is for a signed-in user or token (or is the login page)."""
+    if endpoint == "auth.login":
+        return True
+    if endpoint is not None and (endpoint == "static" or endpoint.endswith(".static")):
+        return False  # shared assets, the same for everyone
+    return auth.signed_in_request()
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
                **config: Any) -> Flask:
     """Build the web app. ``runtime`` (or one from ``settings``) is shared by all requests."""
@@ -71,6 +80,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Content-Security-Policy", CSP)
+        if _private(request.endpoint):
+            # What a signed-in user or token sees must not stay in a shared or
+            # back-button cache after logout.
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.errorhandler(RequestEntityTooLarge)

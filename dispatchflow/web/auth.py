@@ -26,6 +26,7 @@ from ..platform.actors import Actor
 from ..platform.runtime import Runtime
 from ..platform.users import actor_for_token, authenticate, load_actor
 from .i18n import locale, t
+from .redirects import safe_local_path
 
 bp = Blueprint("auth", __name__)
 
@@ -63,6 +64,17 @@ def session_actor() -> Actor | None:
     return actor
 
 
+def signed_in_request() -> bool:
+    """Whether this request came with credentials: a bearer token or a signed-in session.
+
+    Also true when the request signed its user in or out (the session changed).
+    """
+    if request.headers.get("Authorization"):
+        return True
+    return bool(session.get("user_id") or g.get("actor") or g.get("api_actor")
+                or session.modified)
+
+
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -74,9 +86,7 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
 def _safe_next(target: str | None) -> str:
     # Only local paths: an open redirect would let a phishing link bounce through us.
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("portal.index")
+    return safe_local_path(target) or url_for("portal.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])

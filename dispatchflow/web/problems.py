@@ -12,6 +12,7 @@ from ..errors import (
     DslError,
     NotFoundError,
     PermissionDenied,
+    QueryTimeout,
     ValidationError,
 )
 
@@ -24,6 +25,7 @@ _STATUS: list[tuple[type[DispatchflowError], int, str, str]] = [
     (PermissionDenied, 403, "forbidden", "Not allowed"),
     (ConflictError, 409, "conflict", "Conflict"),
     (DslError, 400, "bad-filter", "The expression is not valid"),
+    (QueryTimeout, 503, "query-timeout", "The query took too long"),
 ]
 
 

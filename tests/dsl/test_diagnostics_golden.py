@@ -520,6 +520,28 @@ CASES = [
         "    4 |   code: {type: string, pattern: '[A-Z'}",
         "      |                                 ^~~~~~",
     )),
+    Golden("E3018", {R: ruleset('rule "repeat" when work_order.title matches "(..)\\\\1" '
+                                'then tag work_order "repeat"')}, (
+        "rules/triage.rules:2:45: E3018: 'matches' cannot run this pattern: invalid escape "
+        "sequence: \\1 (character 5 of the pattern)",
+        '    2 | rule "repeat" when work_order.title matches "(..)\\\\1" then tag work_order '
+        '"repeat"',
+        "      |                                             ^~~~~~~~~",
+        "  hint: 'matches' runs in linear time (RE2 syntax): no backreferences (\\1), no "
+        "lookaround ((?=...), (?!...), (?<=...), (?<!...)), repeat counts up to 1000; test the "
+        'parts separately, e.g. x matches "a" and not (x matches "b")',
+    )),
+    Golden("E3018-lookahead", {R: ruleset('rule "not vip" when work_order.title matches '
+                                          '"^(?!VIP)" then tag work_order "plain"')}, (
+        "rules/triage.rules:2:46: E3018: 'matches' cannot run this pattern: invalid perl "
+        "operator: (?! (character 2 of the pattern)",
+        '    2 | rule "not vip" when work_order.title matches "^(?!VIP)" then tag work_order '
+        '"plain"',
+        "      |                                              ^~~~~~~~~~",
+        "  hint: 'matches' runs in linear time (RE2 syntax): no backreferences (\\1), no "
+        "lookaround ((?=...), (?!...), (?<=...), (?<!...)), repeat counts up to 1000; test the "
+        'parts separately, e.g. x matches "a" and not (x matches "b")',
+    )),
     Golden("E3016", {R: ruleset('rule "p" when true then set work_order.budget = if '
                                 'work_order.escalated then 100 else "免费"')}, (
         "rules/triage.rules:2:49: E3016: 'then' gives number but 'else' gives string",

@@ -6,20 +6,27 @@ attributes but lets a template loop for ever or build a gigabyte string. A
 mutate lists or dicts either) adds, for every render run under :func:`limits`:
 
 * **A time limit** on the CPU time of the rendering thread (``time.thread_time``:
-  waiting for the database or a busy machine does not count). No signals, so it
-  works in any thread: every loop's iterable is wrapped, at parse time, in a guard
-  that checks the deadline on each item, and the sandbox's hooks (calls, attribute
-  and item reads, the ``* ** + %`` operators, filters, ``~``, block joins) check it
-  too. Loops are the only way a template of bounded size runs long (macro
-  recursion goes through calls), so a runaway template stops within one item's
-  work of the deadline. ``range`` is capped at 100 000 items by Jinja already.
+  waiting for the database or a busy machine does not count), around the whole
+  render. No signals, so it works in any thread: every loop's iterable is
+  wrapped, at parse time, in a guard that checks the deadline on each item, and
+  the sandbox's hooks (calls, attribute and item reads, the ``* ** + %``
+  operators, filters, ``~``, block joins) check it too. Loops are the only way a
+  template of bounded size runs long (macro recursion goes through calls), so a
+  runaway template stops within one item's work of the deadline. ``range`` is
+  capped at 100 000 items by Jinja already.
 * **A size cap** on what printing a value would take (:func:`printed_size`: a list
   of references to one long string counts every copy), checked *before* the work
   where it could explode (``'x' * n``, ``'%99999d' % 1``, ``'{:>99999}'.format(1)``,
   ``center``/``indent`` widths, ``replace``, ``join``, any argument of a call or
   filter) and after every call, filter, operator and join.
-* **A smaller surface**: no ``lipsum``, and no ``safe`` filter, so record values
-  are always escaped in HTML.
+* **A smaller surface**: no ``lipsum``, no ``safe`` filter, so record values
+  are always escaped in HTML, and no ``urlize`` (quadratic inside ``re``: 20 000
+  dots took 14 s in one call that no deadline check could interrupt).
+* **A watchdog** (:mod:`.watchdog`) for the time between two checks: a single
+  long call is interrupted once the thread's CPU time passes the budget. Single C
+  calls cannot be interrupted, so record values are capped when a template reads
+  them (``defaults.NOTIFY_FIELD_MAX_CHARS``, see :mod:`.templates`) and built
+  values by the size cap above.
 
 :class:`RenderLimitExceeded` reports either limit. Limits outside a
 :func:`limits` block are the size caps only (e.g. while parsing).
@@ -45,20 +52,22 @@ from jinja2.utils import pass_eval_context
 from jinja2.visitor import NodeTransformer
 
 from .. import defaults
+from .watchdog import WATCHDOG, RenderInterrupted
 
 #: Name of the filter that guards loop iterables and of the one that joins ``~`` operands.
 GUARD_FILTER = "df_guard_iter"
 CONCAT_FILTER = "df_concat"
 
 #: Filters authors may use: Jinja's text and list filters, without ``safe`` (record
-#: values stay escaped in HTML) and those that reach outside the values given.
+#: values stay escaped in HTML), those that reach outside the values given, and
+#: ``urlize`` (one call on a long value ran for seconds inside the regex engine).
 ALLOWED_FILTERS = frozenset({
     "abs", "batch", "capitalize", "center", "count", "d", "default", "dictsort", "e",
     "escape", "filesizeformat", "first", "float", "forceescape", "format", "groupby",
     "indent", "int", "items", "join", "last", "length", "list", "lower", "map", "max",
     "min", "reject", "rejectattr", "replace", "reverse", "round", "select",
     "selectattr", "slice", "sort", "string", "striptags", "sum", "title", "trim",
-    "truncate", "unique", "upper", "urlencode", "urlize", "wordcount", "wordwrap", "attr",
+    "truncate", "unique", "upper", "urlencode", "wordcount", "wordwrap", "attr",
 })
 
 #: Globals left to templates (``lipsum``, which writes text of any length, is removed).
@@ -77,17 +86,35 @@ class RenderLimitExceeded(SecurityError):
 
 
 @contextmanager
-def limits(timeout: float, max_chars: int) -> Iterator[None]:
+def limits(timeout: float, max_chars: int, *, since: float | None = None) -> Iterator[None]:
     """Apply a deadline of ``timeout`` CPU seconds and a size cap to renders in this block.
 
-    Per thread, so worker threads rendering at once do not share deadlines.
+    The budget counts from ``since`` (a ``time.thread_time()`` reading, default
+    now), so several blocks can share one. Per thread, so worker threads rendering
+    at once do not share deadlines. The deadline is checked by the sandbox's hooks
+    and, for one long call between them, enforced by the :mod:`.watchdog`; either
+    raises RenderLimitExceeded.
     """
     previous = getattr(_state, "limits", None)
-    _state.limits = (time.thread_time() + timeout, timeout, max_chars)
+    now = time.thread_time()
+    deadline = (now if since is None else since) + timeout
+    _state.limits = (deadline, timeout, max_chars)
+    # A little after the hooks' own deadline, so that they report it when they can.
+    watch = WATCHDOG.arm(deadline - now + defaults.NOTIFY_WATCHDOG_POLL)
     try:
-        yield
+        try:
+            yield
+        finally:
+            WATCHDOG.disarm(watch)
+    except RenderInterrupted:
+        WATCHDOG.disarm(watch)  # it may have arrived during the first disarm
+        raise RenderLimitExceeded(_overrun(timeout)) from None
     finally:
         _state.limits = previous
+
+
+def _overrun(timeout: float) -> str:
+    return f"the template ran longer than {timeout:g} s of CPU time (the render time limit)"
 
 
 def _max_chars() -> int:
@@ -99,8 +126,7 @@ def tick() -> None:
     """Raise RenderLimitExceeded when the current render's deadline has passed."""
     current = getattr(_state, "limits", None)
     if current is not None and time.thread_time() > current[0]:
-        raise RenderLimitExceeded(f"the template ran longer than {current[1]:g} s of CPU "
-                                  "time (the render time limit)")
+        raise RenderLimitExceeded(_overrun(current[1]))
 
 
 def printed_size(value: Any, budget: int) -> int:
@@ -237,8 +263,7 @@ def _guarded_join(parts: Iterable[str]) -> str:
 
 
 #: Filters whose integer arguments are widths, lengths or counts.
-_SIZED_FILTERS = frozenset({"center", "indent", "wordwrap", "truncate", "slice", "batch",
-                            "urlize"})
+_SIZED_FILTERS = frozenset({"center", "indent", "wordwrap", "truncate", "slice", "batch"})
 
 
 def _guard_filter(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:

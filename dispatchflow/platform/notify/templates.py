@@ -14,7 +14,8 @@ What a template sees:
 * the record under its entity's name (``work_order``) and as ``record``: fields
   by name, references followed on demand (``work_order.assignee.name``), dates
   in the app's time zone, enum fields printing their label in the message's
-  language (compare with the value: ``work_order.status == "done"``);
+  language (compare with the value: ``work_order.status == "done"``), texts cut
+  to ``defaults.NOTIFY_FIELD_MAX_CHARS`` characters (ending with "…");
 * ``notification`` (``name``, ``label``, ``severity``), ``now`` (the event time,
   in the app's time zone) and ``locale``.
 
@@ -28,6 +29,7 @@ should: syntax errors, oversize templates, unknown filters, names and fields.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -96,7 +98,7 @@ class RecordContext:
             return value.astimezone(self.tz)
         if f.kind == "enum" and isinstance(value, str):
             return EnumText(value, {v.value: v.label for v in f.enum_values})
-        return value
+        return capped(value)
 
     def _reference(self, target: str, value: Any) -> TemplateRecord | None:
         if isinstance(value, TemplateRecord):
@@ -110,6 +112,22 @@ class RecordContext:
                 else self.resolve(target, rid)
             self._loaded[key] = None if data is None else self.view(target, data)
         return self._loaded[key]
+
+
+def capped(value: Any) -> Any:
+    """``value`` with every text in it cut to ``defaults.NOTIFY_FIELD_MAX_CHARS``.
+
+    A filter is one call the deadline cannot interrupt while it runs in C, so what
+    a call gets from a record is bounded (see :mod:`.sandbox`).
+    """
+    cap = defaults.NOTIFY_FIELD_MAX_CHARS
+    if isinstance(value, str):
+        return value if len(value) <= cap else value[:cap - 1] + "…"
+    if isinstance(value, list | tuple):
+        return [capped(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: capped(v) for k, v in value.items()}
+    return value
 
 
 class TemplateRecord:
@@ -136,7 +154,7 @@ class TemplateRecord:
     def __str__(self) -> str:
         title = self._entity.title_field
         value = self._data.get(title) if title else None
-        return str(value if value is not None else self._data.get("id", ""))
+        return capped(str(value if value is not None else self._data.get("id", "")))
 
     def __repr__(self) -> str:
         return f"<{self._entity.name} {self._data.get('id')}>"
@@ -289,7 +307,8 @@ def render_message(app: App, name: str, record: Mapping[str, Any], *, locale: st
     """Render ``name``'s subject and body for ``record`` in ``locale``.
 
     ``resolve(entity, id)`` loads referenced records (``work_order.assignee.name``);
-    ``timeout`` (seconds, default ``defaults.NOTIFY_RENDER_TIMEOUT``) bounds each part.
+    ``timeout`` (seconds of CPU time, default ``defaults.NOTIFY_RENDER_TIMEOUT``)
+    bounds the three renders (subject, text, HTML) together.
     A missing subject is the notification's label. Raises TemplateRenderError
     naming the notification, locale and part.
     """
@@ -307,7 +326,9 @@ def render_message(app: App, name: str, record: Mapping[str, Any], *, locale: st
                          if isinstance(label, dict) else (label or name)},
         entity: view,
     }
-    args = (app, name, locale, variables, timeout)
+    budget = (timeout if timeout is not None else defaults.NOTIFY_RENDER_TIMEOUT,
+              time.thread_time())
+    args = (app, name, locale, variables, budget)
     subject = _render(*args, "subject", html=False)
     if subject is None:
         subject = str(variables["notification"]["label"])  # type: ignore[index]
@@ -318,7 +339,8 @@ def render_message(app: App, name: str, record: Mapping[str, Any], *, locale: st
 
 
 def _render(app: App, name: str, locale: str, variables: dict[str, Any],
-            timeout: float | None, part: str, html: bool) -> str | None:
+            budget: tuple[float, float], part: str, html: bool) -> str | None:
+    """One part; ``budget`` is (CPU seconds, thread_time() when the message began)."""
     template = compiled(app, name, part, locale, html)
     if template is None:
         return None
@@ -326,7 +348,7 @@ def _render(app: App, name: str, locale: str, variables: dict[str, Any],
     out: list[str] = []
     size = 0
     try:
-        with limits(timeout if timeout is not None else defaults.NOTIFY_RENDER_TIMEOUT, cap):
+        with limits(budget[0], cap, since=budget[1]):
             for chunk in template.generate(variables):
                 size += len(chunk)
                 if size > cap:

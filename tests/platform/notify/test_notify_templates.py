@@ -284,3 +284,35 @@ def test_now_is_shown_in_the_app_time_zone(app: App) -> None:
     message = render_message(with_template(app, "{{ now }}"), "probe", ORDER, locale="zh",
                              now=utc_now, tz=SHANGHAI)
     assert message.text == "2026-03-02 10:00"
+
+
+# ------------------------------------------------------------------ caps and the watchdog
+
+
+def test_long_field_values_reach_templates_cut(app: App) -> None:
+    long = "漏" * (defaults.NOTIFY_FIELD_MAX_CHARS + 500)
+    text = render(app, "{{ work_order.title|length }} {{ work_order.title[-1] }}",
+                  record={**ORDER, "title": long}).text
+    assert text == f"{defaults.NOTIFY_FIELD_MAX_CHARS} …"
+
+
+def test_urlize_is_not_available(app: App) -> None:
+    with pytest.raises(TemplateRenderError, match="No filter named 'urlize'"):
+        render(app, "{{ work_order.title|urlize }}")
+
+
+def test_an_interrupted_render_leaves_its_thread_clean(app: App) -> None:
+    # Budgets around the length of the call, so the watchdog fires at every point:
+    # before, during and just after it; nothing may arrive once render() returned.
+    body = "{% set s = ' ' * 20000 ~ 'x' %}{{ s|wordwrap(1) }}"
+    outcomes = set()
+    for budget in (0.01, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3):
+        try:
+            render(app, body, timeout=budget)
+            outcomes.add("done")
+        except TemplateRenderError:
+            outcomes.add("stopped")
+        deadline = time.thread_time() + 0.1
+        while time.thread_time() < deadline:  # Python work the watchdog must leave alone
+            sum(range(1000))
+    assert "stopped" in outcomes
