@@ -76,8 +76,13 @@ def test_an_expired_offer_grants_nothing(client, people, rt) -> None:
     res = client.post(f"/api/v1/work_order/{order}/actions/accept",
                       headers=people.headers("tech0"))
     assert res.status_code == 409, res.get_json()
-    assert client.post(f"/api/v1/work_order/{order}/actions/cancel",
-                       headers=people.headers("tech0")).status_code == 403
+    assert client.post(f"/api/v1/work_order/{order}/actions/accept",
+                       headers=people.headers("tech1")).status_code == 200
+    before = people.writes(order)
+    depart = client.post(f"/api/v1/work_order/{order}/actions/depart",
+                         headers=people.headers("tech0"))
+    assert depart.status_code == 404, depart.get_json()
+    assert people.writes(order) == before
 
 
 def test_a_pending_offer_grants_only_accept_and_reject(client, people) -> None:
