@@ -34,7 +34,7 @@ from ..errors import ConflictError, NotFoundError, PermissionDenied, ValidationE
 from ..forms.validation import FieldError
 from ..rules.dispatch import failed_filters
 from . import instances
-from .action_access import check_version
+from .action_access import check_action, check_version, standing_of
 from .actors import Actor
 from .db import dispatch_rounds, timeline
 from .dispatching import ASSIGN_ACTION, assignee_field, before_action, update_profile
@@ -54,8 +54,10 @@ def assign_by_hand(rt: Runtime, actor: Actor, entity: str, record_id: int, candi
 
     ``locale`` is the language of the filter labels in a refusal (default: the
     app's); ``expected_version`` the ``row_version`` the caller saw (None: any).
-    Raises PermissionDenied (no ``assign`` permission), NotFoundError (record
-    not visible, or no such candidate), ValidationError (no reason; the record
+    Who may assign is decided like any action (:func:`~.action_access.check_action`
+    for ``assign``). Raises PermissionDenied (no ``assign`` permission, or the
+    role's row rules exclude the record), NotFoundError (record not visible, or
+    no such candidate), ValidationError (no reason; the record
     has no reference to the dispatch pool), ConflictError (the record changed
     since ``expected_version``; the candidate fails hard filters and there is no
     ``override``, with one error per failing filter; the flow does not allow
@@ -66,11 +68,11 @@ def assign_by_hand(rt: Runtime, actor: Actor, entity: str, record_id: int, candi
     if not reason:
         raise ValidationError("a reason is required", errors=[FieldError(
             "reason", "required", "say why you assign by hand (it is kept on the record)")])
-    rt.records.get(actor, entity, record_id)  # visible to the actor, or NotFoundError
     with rt.engine.begin() as conn:
         step = Step.open(rt, conn, entity, record_id, rt.clock())
-        if step is None:
+        if step is None or step.stored.get("deleted_at") is not None:
             raise NotFoundError(f"no {entity} {record_id}")
+        check_action(step, actor, ASSIGN_ACTION, standing_of(step, actor))
         check_version(step, expected_version)
         field = assignee_field(step)
         if field is None:
