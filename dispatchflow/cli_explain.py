@@ -24,10 +24,12 @@ def register(main: click.Group) -> None:
 @click.option("--top", default=5, show_default=True, help="candidates shown per round")
 def explain(record_id: int, entity: str | None, fmt: str, top: int) -> None:
     """Show every dispatch round of RECORD_ID: ranked candidates with each score term,
-    exclusion counts by reason, the offers made and how they ended."""
+    exclusion counts by reason, the offers made and how they ended; then the manual
+    assignments (who, whom, why, and the hard filters an override passed over)."""
     from .platform import explain as views
     from .platform.actors import SYSTEM_ACTOR
     from .platform.config import Settings
+    from .platform.manual_dispatch import assignments_of
     from .platform.runtime import Runtime
 
     rt = Runtime(Settings.from_env())
@@ -40,6 +42,7 @@ def explain(record_id: int, entity: str | None, fmt: str, top: int) -> None:
                        err=True)
             sys.exit(2)
         history = views.dispatch_history(rt, SYSTEM_ACTOR, entity, record_id)
+        history["assignments"] = assignments_of(rt, SYSTEM_ACTOR, entity, record_id)
     except DispatchflowError as exc:
         click.echo(f"error: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else ""),
                    err=True)
@@ -47,7 +50,7 @@ def explain(record_id: int, entity: str | None, fmt: str, top: int) -> None:
     if fmt == "json":
         click.echo(json.dumps(history, ensure_ascii=False, indent=2, default=str))
         return
-    if not history["rounds"]:
+    if not history["rounds"] and not history["assignments"]:
         click.echo(f"{entity} {record_id} has not been dispatched")
         return
     for rnd in history["rounds"]:
@@ -69,4 +72,11 @@ def explain(record_id: int, entity: str | None, fmt: str, top: int) -> None:
         for offer in rnd["offers"]:
             click.echo(f"  offer → {offer['candidate']}: {offer['state']}"
                        + (f" ({offer['reason']})" if offer.get("reason") else ""))
+    for done in history["assignments"]:
+        click.echo(f"assigned by hand · {done['at']} · {done['actor']} → {done['candidate']}"
+                   + (f" (was {done['previous']})" if done["transfer"] else "")
+                   + f": {done['reason']}")
+        if done["override"]:
+            click.echo(f"  override of policy {done['policy']}: "
+                       + "; ".join(done["failed_filters"]))
     rt.engine.dispose()

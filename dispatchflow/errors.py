@@ -85,7 +85,15 @@ class PermissionDenied(DispatchflowError):
 
 
 class ConflictError(DispatchflowError):
-    """The operation conflicts with the current state (stale row version, claimed offer)."""
+    """The operation conflicts with the current state (stale row version, claimed offer).
+
+    ``errors`` lists the reasons one by one when there are several (objects with
+    ``field``, ``code`` and ``message``, e.g. the hard filters a candidate fails).
+    """
+
+    def __init__(self, message: str, *, errors: list | None = None, **kw) -> None:
+        super().__init__(message, **kw)
+        self.errors = list(errors or [])
 
 
 class QueryTimeout(DispatchflowError):

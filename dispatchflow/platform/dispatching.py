@@ -56,6 +56,13 @@ REQUESTED, OFFERED, ESCALATED = "dispatch_requested", "offered", "escalated"
 PROFILE_FIELDS = ("open_tasks", "rejected_count", "expired_count", "completed_count",
                   "consecutive_anomalies")
 
+#: Flow actions that answer an offer (a pending offer grants these and nothing else).
+ACCEPT, REJECT = "accept", "reject"
+OFFER_ACTIONS = frozenset({ACCEPT, REJECT})
+
+#: The flow action a manual assignment takes (docs/bundle.md, "Manual assignment").
+ASSIGN_ACTION = "assign"
+
 #: Label under which candidates tried in earlier rounds are counted.
 TRIED_LABEL = "already tried / 已尝试"
 
@@ -213,22 +220,24 @@ def tried_candidates(step: Step) -> set[int]:
 
 # ---------------------------------------------------------------------- answers
 
-def holds_offer(step: Step, actor: Actor, pending: bool = True) -> bool:
-    """Whether ``actor`` (a pool member's user) has a pending offer of the record (or,
-    with ``pending=False``, was ever offered it: a grab-pool loser learns it lost)."""
+def offer_standing(step: Step, actor: Actor) -> tuple[bool, bool, bool]:
+    """Whether the record was ever offered, whether ``actor`` (a pool member's user)
+    has a pending offer of it, and whether the actor was ever offered it."""
+    rows = step.conn.execute(select(offers.c.candidate_id, offers.c.state)
+                             .where(offers.c.entity == step.entity)
+                             .where(offers.c.record_id == step.record_id)).all()
     candidate = _candidate_of(step, actor)
-    if candidate is None:
-        return False
-    query = select(offers.c.id).where(offers.c.entity == step.entity) \
-        .where(offers.c.record_id == step.record_id).where(offers.c.candidate_id == candidate)
-    if pending:
-        query = query.where(offers.c.state == "pending")
-    return step.conn.execute(query.limit(1)).first() is not None
+    mine = [state for cand, state in rows if candidate is not None and int(cand) == candidate]
+    return bool(rows), "pending" in mine, bool(mine)
 
 
 def before_action(step: Step, actor: Actor, action: str) -> None:
-    """Before the flow sees ``accept``: claim the actor's offer (and set the assignee)."""
-    if action != "accept" or not _has_offers(step):
+    """Before the flow sees ``accept``: claim the actor's offer (and set the assignee);
+    before it sees ``assign``: close the record's dispatch (:func:`close_dispatch`)."""
+    if action == ASSIGN_ACTION:
+        close_dispatch(step, f"assigned by {actor.user_id}")
+        return
+    if action != ACCEPT or not _has_offers(step):
         return
     offer = _pending_offer_of(step, actor)
     if offer is None:
@@ -253,7 +262,7 @@ def before_action(step: Step, actor: Actor, action: str) -> None:
 
 def after_action(step: Step, actor: Actor, action: str) -> None:
     """After the flow accepted ``reject``: record it and re-match when the round is over."""
-    if action != "reject":
+    if action != REJECT:
         return
     offer = _pending_offer_of(step, actor)
     if offer is None:
@@ -311,7 +320,18 @@ def _escalate(step: Step, rnd: Mapping[str, Any], reason: str, role: str | None)
                                                       "round": rnd["id"]})
 
 
+def close_dispatch(step: Step, reason: str) -> None:
+    """The record is assigned by hand: withdraw its pending offers and end its open
+    rounds (a queued or batched round then makes no offers)."""
+    withdraw_pending(step, reason)
+    step.conn.execute(update(dispatch_rounds).where(dispatch_rounds.c.entity == step.entity)
+                      .where(dispatch_rounds.c.record_id == step.record_id)
+                      .where(dispatch_rounds.c.status.in_(("pending", "batched", "offered")))
+                      .values(status="done"))
+
+
 def withdraw_pending(step: Step, reason: str) -> None:
+    """Withdraw the record's pending offers (and cancel their accept timers)."""
     pending = step.conn.execute(select(offers.c.id).where(offers.c.entity == step.entity)
                                 .where(offers.c.record_id == step.record_id)
                                 .where(offers.c.state == "pending")).scalars().all()

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from ..flows import actions_available
 from .actors import Actor
 from .db import dispatch_rounds, offers
 from .jsonvalues import json_value
@@ -67,31 +66,25 @@ def sla_clocks(rt: Runtime, actor: Actor, entity: str, record_id: int) -> dict[s
 
 def available_actions(rt: Runtime, actor: Actor, entity: str,
                       record_id: int) -> list[dict[str, Any]]:
-    """The flow actions ``actor`` may take on the record now (role allowed, guard true)."""
-    from .dispatching import holds_offer
-    from .instances import compiled, instances_of
+    """The flow actions ``actor`` may take on the record now: those the flow offers the
+    actor's roles (guard true) that :func:`~.action_access.check_action` allows, so
+    each one listed succeeds when taken (with valid form values). NotFoundError
+    unless the actor can read the record or holds a pending offer of it."""
+    from ..errors import NotFoundError
+    from .action_access import may_take, standing_of
+    from .instances import action_options
 
-    try:
-        rt.records.get(actor, entity, record_id)
-        visible = True
-    except Exception:  # a technician with an offer cannot read the order yet
-        visible = False
-    out = []
     with rt.engine.connect() as conn:
         step = Step.open(rt, conn, entity, record_id, rt.clock())
-        if step is None or (not visible and not holds_offer(step, actor)):
-            from ..errors import NotFoundError
-
+        if step is None or step.stored.get("deleted_at") is not None:
             raise NotFoundError(f"no {entity} {record_id}")
-        roles = frozenset(actor.roles)
-        for inst in instances_of(step):
-            for option in actions_available(compiled(step, inst), inst.state, roles,
-                                            step.record, step.now):
-                if rt.authz.can(actor, entity, option.action):
-                    out.append({"flow": inst.flow, "action": option.action,
-                                "label": option.label, "form": option.form,
-                                "target": option.target})
-    return out
+        standing = standing_of(step, actor)
+        if not standing.visible and not standing.pending:
+            raise NotFoundError(f"no {entity} {record_id}")
+        return [{"flow": flow, "action": option.action, "label": option.label,
+                 "form": option.form, "target": option.target}
+                for flow, option in action_options(step, frozenset(actor.roles))
+                if may_take(step, actor, option.action, standing)]
 
 
 def offers_for(rt: Runtime, actor: Actor) -> list[dict[str, Any]]:

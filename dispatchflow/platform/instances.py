@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..flows import (
+    ActionOption,
     ActionTaken,
     CompiledFlow,
     Event,
@@ -28,6 +29,7 @@ from ..flows import (
     Outcome,
     RecordChanged,
     TimerFired,
+    actions_available,
     apply,
     start,
 )
@@ -139,6 +141,21 @@ def feed_event(step: Step, event_name: str) -> None:
             # No transition, but an SLA clock starts or stops, or its target changed
             # (a priority change): record it so deadlines and ladders follow.
             _settle(step, inst, flow, Outcome(inst.state), event_name)
+
+
+def action_options(step: Step, roles: frozenset[str], flow: str | None = None
+                   ) -> list[tuple[str, ActionOption]]:
+    """The actions the record's instances offer ``roles`` now (role and guard), with
+    each instance's flow name: what the API lists, before row rules and offers."""
+    return [(inst.flow, option) for inst in instances_of(step, flow)
+            for option in actions_available(compiled(step, inst), inst.state, roles,
+                                            step.record, step.now)]
+
+
+def action_option(step: Step, flow: str | None, action: str, roles: frozenset[str]
+                  ) -> ActionOption | None:
+    """The option :func:`action_options` has for ``action`` (None when not offered now)."""
+    return next((o for _, o in action_options(step, roles, flow) if o.action == action), None)
 
 
 def take_action(step: Step, flow_name: str | None, action: str, roles: frozenset[str],

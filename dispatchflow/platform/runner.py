@@ -470,31 +470,34 @@ class ActionResult:
 
 def take_action(rt: Runtime, actor: Actor, entity: str, record_id: int, action: str,
                 form_values: Mapping[str, Any] | None = None, *,
-                flow: str | None = None, locale: str | None = None) -> ActionResult:
+                flow: str | None = None, locale: str | None = None,
+                expected_version: int | None = None) -> ActionResult:
     """Take the flow action ``action`` on a record as ``actor``, now, in one transaction.
 
-    The actor needs the action in its role's ``allow`` list and must be able to
-    see the record, or have been offered it (a technician answering an offer;
-    one who lost a grab-pool race gets a conflict, not "not found"). Raises
-    NotFoundError (no such record, or not visible), PermissionDenied (not
-    allowed), ConflictError (the flow does not offer the action now, or its
-    guard is false), ValidationError (form values that are not valid for the
-    action's form, with field errors) — in every case nothing is written.
+    Who may is decided by :func:`~.action_access.check_action` (the action's role
+    and row rules on the record now; a pending offer grants only ``accept`` and
+    ``reject``). An action whose transition has a form is validated against it
+    whatever the values (none, ``{}`` or partial: one error per missing required
+    field); an action without a form takes no values. ``expected_version`` is the
+    ``row_version`` the caller last saw: when the record changed since, nothing
+    is done. Raises NotFoundError (no such record, or not visible),
+    PermissionDenied (not allowed), ConflictError (the record changed since
+    ``expected_version``, the flow does not offer the action now, its guard is
+    false, or the actor's offer ended), ValidationError (form values not valid
+    for the action's form, with field errors) — in every case nothing is written.
     """
+    from .action_access import check_action, check_version, standing_of
+    from .dispatching import after_action, before_action
+
     rt.authz.require(actor, entity, action)
     now = rt.clock()
     with rt.engine.begin() as conn:
         step = Step.open(rt, conn, entity, record_id, now)
         if step is None or step.stored.get("deleted_at") is not None:
             raise NotFoundError(f"no {entity} {record_id}")
-        from .dispatching import before_action, holds_offer
-
-        visible = rt.authz.row_allowed(actor, entity, "read", step.stored,
-                                       resolve=_resolver(step), now=now)
-        if not visible and not holds_offer(step, actor, pending=False):
-            raise NotFoundError(f"no {entity} {record_id}")
-        if form_values:
-            form_values = _checked_form(step, actor, flow, action, form_values, locale)
+        check_action(step, actor, action, standing_of(step, actor))
+        check_version(step, expected_version)
+        form_values = _checked_form(step, flow, action, actor, form_values or {}, locale)
         before_action(step, actor, action)
         outcome = instances.take_action(step, flow, action, frozenset(actor.roles),
                                         form_values)
@@ -506,8 +509,6 @@ def take_action(rt: Runtime, actor: Actor, entity: str, record_id: int, action: 
         step.note("action", f"{actor.user_id}: {action}",
                   {"actor": actor.user_id, "action": action,
                    "form": sorted(form_values or {})})
-        from .dispatching import after_action
-
         after_action(step, actor, action)
         _start_requested_flows(step)
         step.flush()
@@ -519,34 +520,37 @@ def take_action(rt: Runtime, actor: Actor, entity: str, record_id: int, action: 
     return result
 
 
-def _checked_form(step: Step, actor: Actor, flow: str | None, action: str,
-                  values: Mapping[str, Any], locale: str | None) -> dict[str, Any]:
-    """The action form's values, validated like any submission (ValidationError if not);
-    files must be the actor's own uploads of an accepted type (:mod:`.attachments`)."""
+def _checked_form(step: Step, flow: str | None, action: str, actor: Actor,
+                  values: Mapping[str, Any], locale: str | None) -> dict[str, Any] | None:
+    """The action form's values, validated like any submission (ValidationError if not).
+
+    The form is that of the transition the flow offers the actor now; no values
+    at all are checked too (a required field is then missing). An action with no
+    form takes no values (None). When the flow does not offer the action now but
+    declares a form for it, the action is refused here (ConflictError): its values
+    are never passed on unchecked.
+    """
     from ..forms.validation import FieldError, validate_payload
     from .attachments import attachment_errors
 
-    forms = {t.form for inst in instances.instances_of(step, flow)
-             for t in instances.compiled(step, inst).transitions()
-             if t.action == action and t.form}
-    if len(forms) != 1:
-        raise ValidationError(f"the action {action} takes no form values", errors=[FieldError(
-            "", "form", f"{action} has no form: send an empty body")])
+    option = instances.action_option(step, flow, action, frozenset(actor.roles))
+    form = option.form if option is not None else None
+    if option is None and any(t.form for inst in instances.instances_of(step, flow)
+                              for t in instances.compiled(step, inst).transitions()
+                              if t.action == action):
+        raise ConflictError(f"{action} is not possible now",
+                            hint="reload the record: its state may have changed")
+    if form is None:
+        if values:
+            raise ValidationError(f"the action {action} takes no form values", errors=[
+                FieldError("", "form", f"{action} has no form: send an empty body")])
+        return None
     locale = locale or step.rt.app.default_locale
     checked = validate_payload(step.rt.app, step.entity, dict(values), mode="update",
-                               form=forms.pop(), locale=locale, now=step.now,
-                               current=step.stored)
+                               form=form, locale=locale, now=step.now, current=step.stored)
     errors = checked.errors or attachment_errors(
         step.rt, step.conn, actor, step.rt.app.entities[step.entity], checked.values,
         step.stored, locale)
     if errors:
         raise ValidationError("the form is not valid", errors=errors)
     return dict(checked.values)
-
-
-def _resolver(step: Step) -> Callable[[str, Any], dict[str, Any] | None]:
-    def resolve(entity: str, record_id: Any) -> dict[str, Any] | None:
-        if record_id is None or entity not in step.rt.tables:
-            return None
-        return step.facts.row(entity, int(record_id))
-    return resolve

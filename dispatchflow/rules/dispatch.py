@@ -39,10 +39,11 @@ from .candidates import (
 )
 from .matching import BatchResult, match_batch
 from .policy import CompiledPolicy, _Descending
+from .screening import order_paths
 
 __all__ = ["ALREADY_TRIED", "EXPLAIN_TOP", "BatchResult", "CandidatePool", "Decision",
-           "RankedCandidate", "SearchBox", "decide", "localized_label", "match_batch",
-           "policy_radius_km", "search_box"]
+           "RankedCandidate", "SearchBox", "decide", "failed_filters", "localized_label",
+           "match_batch", "policy_radius_km", "search_box"]
 
 #: How many top candidates a :class:`Decision` explains term by term by default.
 EXPLAIN_TOP = 10
@@ -177,6 +178,36 @@ def decide(policy: CompiledPolicy, order: dict[str, Any], pool: CandidatePool,
             out.append(RankedCandidate(cid, score))
     return Decision(policy.name, tuple(out), found.excluded, found.considered, len(pool),
                     len(found.scored), found.radius_km)
+
+
+def failed_filters(policy: CompiledPolicy, order: dict[str, Any], candidate: dict[str, Any],
+                   now: datetime, locale: str = "en") -> list[str]:
+    """The hard filters (``require``) of ``policy`` that ``candidate`` fails for ``order``,
+    in the policy's order, each as its label in ``locale`` followed by the order's
+    plain values the filter reads (``"技能不符: plumbing"``), for a dispatcher who
+    assigns by hand. Raises EvaluationError like :func:`decide`.
+    """
+    decl = policy.decl
+    out = []
+    for clause, (label, ok) in zip(decl.requires, policy.explain(order, candidate, now).filters,
+                                   strict=True):
+        if ok:
+            continue
+        values = [v for path in sorted(order_paths(clause.condition, decl.entity, decl.pool)
+                                       or ())
+                  if isinstance(v := _at(order, path), str | int | float)
+                  and not isinstance(v, bool)]
+        text = localized_label(label, locale)
+        out.append(f"{text}: {', '.join(str(v) for v in values)}" if values else text)
+    return out
+
+
+def _at(record: Any, path: tuple[str, ...]) -> Any:
+    for step in path:
+        if not isinstance(record, dict):
+            return None
+        record = record.get(step)
+    return record
 
 
 def _tiebreak_values(policy: CompiledPolicy, key: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -91,7 +91,7 @@ def screen_filters(policy: CompiledPolicy) -> tuple[ScreenFilter, ...]:
     found: list[ScreenFilter] = []
     if decl.entity != decl.pool:
         for i, clause in enumerate(decl.requires):
-            paths = _order_paths(clause.condition, decl.entity, decl.pool)
+            paths = order_paths(clause.condition, decl.entity, decl.pool)
             if paths is None:
                 break
             fn = compile_expression(clause.condition, [decl.entity, decl.pool], boolean=True)
@@ -100,7 +100,7 @@ def screen_filters(policy: CompiledPolicy) -> tuple[ScreenFilter, ...]:
     return result
 
 
-def _order_paths(node: ast.Expr, entity: str, pool: str) -> set[tuple[str, ...]] | None:
+def order_paths(node: ast.Expr, entity: str, pool: str) -> set[tuple[str, ...]] | None:
     """The order paths ``node`` reads; None if it reads another root or calls ``now()``."""
     if isinstance(node, ast.Path):
         if node.root == entity:
@@ -110,7 +110,7 @@ def _order_paths(node: ast.Expr, entity: str, pool: str) -> set[tuple[str, ...]]
         return None
     paths: set[tuple[str, ...]] = set()
     for child in ast.children(node):
-        sub = _order_paths(child, entity, pool)
+        sub = order_paths(child, entity, pool)
         if sub is None:
             return None
         paths |= sub

@@ -5,10 +5,16 @@ problem+json errors and default-deny authorization).
 
 - ``GET  /<entity>/<id>/actions``: the actions the caller may take now;
 - ``POST /<entity>/<id>/actions/<action>``: take one (JSON body: the action
-  form's values, or ``{}``); 200 with the new states, 403/404/409/422 otherwise,
-  and nothing is changed;
-- ``POST /<entity>/<id>/assign``: assign by hand (``{"candidate": id, "reason": "..."}``);
-- ``GET  /<entity>/<id>/dispatch``: dispatch rounds, decisions and offers;
+  form's values; empty, ``{}`` or ``null`` for an action without a form, while an
+  action with a form checks its required fields whatever the body); 200 with the
+  new states, 403/404/409/422 otherwise, and nothing is changed;
+- ``POST /<entity>/<id>/assign``: assign by hand (``{"candidate": id, "reason":
+  "...", "override": false}``); 409 with the failing hard filters unless
+  ``override`` is true;
+- both take an optional ``If-Match: "<row_version>"`` (or ``row_version`` in the
+  body): a record changed since gives 409;
+- ``GET  /<entity>/<id>/dispatch``: dispatch rounds, decisions and offers, and the
+  manual assignments (``assignments``);
 - ``GET  /<entity>/<id>/sla``: SLA clocks now;
 - ``GET  /offers``: the caller's pending offers (technicians);
 - ``POST /offers/<id>/accept`` and ``/reject``: answer one (the same as the
@@ -26,9 +32,9 @@ from ..errors import NotFoundError, ValidationError
 from ..platform import explain
 from ..platform.db import offers
 from ..platform.jsonvalues import json_value
-from ..platform.manual_dispatch import assign_by_hand
+from ..platform.manual_dispatch import assign_by_hand, assignments_of
 from ..platform.runner import take_action
-from .api import _actor, bp
+from .api import _actor, _expected_version, _PreconditionRequired, bp
 from .auth import runtime
 from .i18n import locale
 
@@ -50,14 +56,21 @@ def assign(entity: str, record_id: int) -> Response:
     if not isinstance(body, dict) or not isinstance(body.get("candidate"), int) \
             or isinstance(body.get("candidate"), bool):
         raise ValidationError("send {\"candidate\": <id>, \"reason\": \"...\"}")
+    override = body.get("override", False)
+    if not isinstance(override, bool):
+        raise ValidationError("override must be true or false")
     reason = body.get("reason")
     return jsonify(assign_by_hand(runtime(), _actor(), entity, record_id, body["candidate"],
-                                  reason if isinstance(reason, str) else ""))
+                                  reason if isinstance(reason, str) else "",
+                                  override=override, locale=locale(),
+                                  expected_version=_seen_version(body)))
 
 
 @bp.get("/<entity>/<int:record_id>/dispatch")
 def dispatch(entity: str, record_id: int) -> Response:
-    return jsonify(explain.dispatch_history(runtime(), _actor(), entity, record_id))
+    rt = runtime()
+    history = explain.dispatch_history(rt, _actor(), entity, record_id)
+    return jsonify({**history, "assignments": assignments_of(rt, _actor(), entity, record_id)})
 
 
 @bp.get("/<entity>/<int:record_id>/sla")
@@ -82,18 +95,29 @@ def answer_offer(offer_id: int, answer: str) -> Response:
 
 
 def _form_body() -> dict[str, Any]:
-    if not request.data:
+    """The action's form values: the JSON object body without ``row_version`` (no body
+    and ``null`` are no values)."""
+    if not request.data or request.data.strip() == b"null":
         return {}
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise ValidationError("the body must be a JSON object of form values, or empty")
-    return data
+    return {k: v for k, v in data.items() if k != "row_version"}
+
+
+def _seen_version(body: Any) -> int | None:
+    """The ``row_version`` the caller saw (If-Match, or ``row_version`` in the body)."""
+    try:
+        return _expected_version(body)
+    except _PreconditionRequired:
+        return None
 
 
 def _take(entity: str, record_id: int, action: str, values: dict[str, Any]) -> dict[str, Any]:
     rt = runtime()
     result = take_action(rt, _actor(), entity, record_id, action, values or None,
-                         locale=locale())
+                         locale=locale(), expected_version=_seen_version(
+                             request.get_json(silent=True)))
     visible = rt.authz.readable_fields(_actor(), entity)
     return {"states": list(result.states),
             "taken": [{k: json_value(v) for k, v in t.items()} for t in result.taken],

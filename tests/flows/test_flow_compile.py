@@ -32,7 +32,7 @@ def test_the_reference_flow_compiles_into_an_indexed_graph(work_order_flow: Comp
     assert list(flow.states)[:3] == ["new", "triaged", "dispatching"]
     offered = flow.state("offered")
     assert offered.node == ("offered",) and offered.path == ("states", "offered")
-    assert [t.action for t in offered.transitions] == ["accept", "reject"]
+    assert [t.action for t in offered.transitions] == ["accept", "reject", "assign"]
     assert offered.on_action["accept"][0].roles == frozenset({"technician"})
     assert list(flow.timers) == ["offered/timers/0", "completed/timers/0", "feedback/timers/0"]
     timer = flow.timers["offered/timers/0"]

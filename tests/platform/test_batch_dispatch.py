@@ -83,3 +83,29 @@ def test_a_burst_is_matched_with_less_travel_than_greedy(rt) -> None:
     assert batch["total_km"] == pytest.approx(1.7, abs=0.01)
     assert batch["greedy_total_km"] == pytest.approx(2.7, abs=0.01)
     assert all(rt.records.get(a, "work_order", o)["status"] == "offered" for o in orders)
+
+
+def test_assigning_by_hand_ends_a_round_waiting_for_its_batch(rt) -> None:
+    from dispatchflow.platform.actors import Actor
+    from dispatchflow.platform.manual_dispatch import assign_by_hand
+
+    create, a = rt.records.create, SYSTEM_ACTOR
+    cust = create(a, "customer", {"name": "李娜", "phone": "13800000002", "tier": "normal"})["id"]
+    techs = [create(a, "technician", {"name": n, "level": 3, "on_duty": True,
+                                      "skills": ["aircon"], "location": at_km(km)})["id"]
+             for n, km in (("近", 0.5), ("远", 1.5))]
+    order = create(a, "work_order", {"title": "空调不制冷", "category": "aircon",
+                                     "customer": cust, "location": at_km(0.0)})["id"]
+    assert rt.records.get(a, "work_order", order)["status"] == "dispatching"  # waits
+    dispatcher = Actor("disp", roles=("dispatcher",), attributes={"regions": []})
+    done = assign_by_hand(rt, dispatcher, "work_order", order, techs[1], "老客户指定")
+    assert done["states"] == ["accepted"]
+    rt.test_clock[0] += timedelta(seconds=31)
+    tick(rt)
+    with rt.engine.connect() as conn:
+        made = conn.execute(select(offers.c.id).where(offers.c.record_id == order)).all()
+        rounds = conn.execute(select(dispatch_rounds.c.status)
+                              .where(dispatch_rounds.c.record_id == order)).scalars().all()
+    assert made == [] and rounds == ["done"]
+    stored = rt.records.get(a, "work_order", order)
+    assert stored["status"] == "accepted" and stored["assignee"] == techs[1]

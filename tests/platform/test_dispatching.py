@@ -98,9 +98,10 @@ def test_a_dispatcher_reassigns_with_a_reason_and_it_is_a_transfer(rt) -> None:
 def test_assigning_an_escalated_order_moves_its_flow(rt) -> None:
     wo = order(rt, customer(rt), category="elevator", title="电梯困人")
     assert get(rt, "work_order", wo)["status"] == "exception"
-    (t1,) = technicians(rt, 1, ["elevator"])
-    done = assign_by_hand(rt, DISPATCHER, "work_order", wo, t1, "主管电话确认")
+    (t1,) = technicians(rt, 1, ["elevator"])  # level 3: elevators need 4
+    done = assign_by_hand(rt, DISPATCHER, "work_order", wo, t1, "主管电话确认", override=True)
     assert done["states"] == ["accepted"] and done["transfer"] is False
+    assert done["overridden"] == ["等级不足: 4"]
     assert get(rt, "work_order", wo)["status"] == "accepted"
 
 

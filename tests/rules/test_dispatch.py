@@ -13,6 +13,7 @@ from dispatchflow.rules.dispatch import (
     Decision,
     RankedCandidate,
     decide,
+    failed_filters,
     localized_label,
 )
 from dispatchflow.rules.geo import haversine_km
@@ -271,3 +272,21 @@ def test_to_dict_is_json(small_decision: Decision) -> None:
     assert data["excluded"][ALREADY_TRIED] == 1
     assert data["summary"]["zh"].startswith("排除 7 人")
     assert (data["pool_size"], data["eligible"], data["radius_km"]) == (9, 2, 5.0)
+
+
+# ------------------------------------------------------------------ failed filters
+
+
+def test_failed_filters_name_each_failing_filter_with_the_orders_values(policies, now) -> None:
+    order = {"id": "o1", "location": CENTER, "required_skill": "水工", "required_level": 3}
+    tech = {"id": "t1", "location": CENTER, "on_shift": False, "skills": ["空调"], "level": 1,
+            "open_orders": 0, "rating": None, "region": "浦东", "name": "王师傅"}
+    assert failed_filters(policies["anywhere"], order, tech, now, "zh") == [
+        "不在班", "技能不符: 水工"]
+    assert failed_filters(policies["anywhere"], order, tech, now, "en") == [
+        "off shift", "lacking skill: 水工"]
+    # a filter over a location and a level shows the plain values only
+    assert failed_filters(policies["near"], order, tech, now, "en") == [
+        "off shift", "too far or too junior: 3"]
+    qualified = {**tech, "on_shift": True, "skills": ["水工"], "level": 3}
+    assert failed_filters(policies["anywhere"], order, qualified, now) == []
