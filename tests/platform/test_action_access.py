@@ -97,16 +97,18 @@ class World:
                                "客户指定")
             else:
                 take_action(self.rt, self.people[who], "work_order", order, action,
-                            self.values(action))
+                            self.values(action, who))
         assert self.rt.records.get(SYSTEM_ACTOR, "work_order", order)["status"] == status
         return int(order)
 
-    def values(self, action: str) -> dict[str, Any] | None:
-        """Valid form values for ``action`` (None for an action without a form)."""
+    def values(self, action: str, who: str) -> dict[str, Any] | None:
+        """Valid form values for ``action`` taken by ``who`` (None for an action without a
+        form); a photo is the actor's own upload, as attachment fields require."""
         if action != "complete":
             return None
         photo = store_file(self.rt.engine, b"\x89PNG" + bytes(16), filename="a.png",
-                           content_type="image/png", created_by="t", max_bytes=1 << 20)
+                           content_type="image/png", created_by=self.people[who].user_id,
+                           max_bytes=1 << 20)
         return {"resolution": "换电容", "customer_absent": True, "photos": [photo.id]}
 
     def listed(self, who: str, order: int) -> set[str]:
@@ -135,7 +137,7 @@ def test_the_listed_actions_are_exactly_those_that_succeed(rt, authz_app, state)
         for action in actions:
             try:
                 take_action(rt, world.people[who], "work_order", order, action,
-                            world.values(action))
+                            world.values(action, who))
                 ok, why = True, ""
             except DispatchflowError as exc:
                 ok, why = False, f"{type(exc).__name__}: {exc.message}"

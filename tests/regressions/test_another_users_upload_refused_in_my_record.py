@@ -50,7 +50,7 @@ def test_another_users_upload_is_refused_in_my_record(rt: Any, client: Any,
     # The technician it is assigned to completes it: their own photo and the customer's
     # (already on the record) are fine; the other customer's is not.
     res = client.post(f"/api/v1/work_order/{order['id']}/assign", headers=w["dispatcher_pd"],
-                      json={"candidate": w["tech_a_id"], "reason": "客户指定"})
+                      json={"candidate": w["tech_a_id"], "reason": "客户指定", "override": True})
     assert res.status_code == 200, res.get_json()
     for action in ("depart", "arrive", "start_service"):
         res = client.post(f"/api/v1/work_order/{order['id']}/actions/{action}",
