@@ -34,6 +34,10 @@ PASSWORD_HASH_METHOD = "scrypt"
 #: Maximum length of string fields without an explicit max_length, in characters.
 DEFAULT_STRING_LENGTH = 255
 
+#: How far an intake channel signature's time may be from the receiver's clock, either
+#: way, in seconds; also how long the same bytes count as a repeat of a message.
+CHANNEL_SIGNATURE_TOLERANCE_SECONDS = 300.0
+
 # ---------------------------------------------------------------- events, jobs, timers
 
 #: How often RQ retries a failed job at once (the sweeper retries later ones).
