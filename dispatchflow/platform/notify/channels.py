@@ -44,6 +44,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from .. import defaults
+from .addresses import refusal, single_address
 from .errors import DeliveryError
 from .tables import inbox
 
@@ -140,6 +141,9 @@ class EmailTransport:
         """The MIME message (multipart/alternative: text, then HTML)."""
         if not message.address:
             raise DeliveryError("the message has no e-mail address", retryable=False)
+        if single_address(message.address) is None:
+            raise DeliveryError(refusal(message.address, "the recipient address"),
+                                retryable=False)
         domain = self.sender.rpartition("@")[2] or "localhost"
         mail = EmailMessage()
         mail["Subject"] = message.subject

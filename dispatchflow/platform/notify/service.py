@@ -161,15 +161,16 @@ def _targets(channel: str, spec: NotificationSpec, people: list[Recipient],
     """One target per recipient of ``channel`` (one in all for the webhook)."""
     if channel == "webhook":
         env = spec.webhook_env or ""
-        listed = [{"user_id": p.user_id, "name": p.name, "locale": p.locale} for p in people]
+        listed = [{"user_id": p.user_id, "name": p.name, "locale": p.locale} for p in people
+                  if p.user_id or not p.refused]
         return [_Target(channel, f"webhook:{env}", None, env, default_locale, env,
                         payload={"recipients": listed})]
     out = []
     for p in people:
         if channel == "email":
             out.append(_Target(channel, p.key, p.user_id, p.email, p.locale, p.name,
-                               None if p.email else f"user '{p.user_id}' has no e-mail address "
-                               "(user attribute 'email')"))
+                               None if p.email else p.refused or f"user '{p.user_id}' has no "
+                               "e-mail address (user attribute 'email')"))
         elif p.user_id:
             out.append(_Target(channel, p.user_id, p.user_id, None, p.locale, p.name))
     return out

@@ -21,9 +21,9 @@ from notify_world import (
     WebhookServer,
     World,
     compile_variant,
-    free_port,
     make_world,
 )
+from notify_world import smtp_server as smtp_controller
 
 from dispatchflow.dsl.compiler import App
 from dispatchflow.platform.config import Settings
@@ -58,15 +58,8 @@ def world(rt: Runtime) -> World:
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[int, SmtpSink]]:
     """A real SMTP server on 127.0.0.1: (port, sink of received envelopes)."""
-    from aiosmtpd.controller import Controller
-
-    sink = SmtpSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield controller.port, sink
-    finally:
-        controller.stop()
+    with smtp_controller() as server:
+        yield server
 
 
 @pytest.fixture
