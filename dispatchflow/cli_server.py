@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -24,6 +25,21 @@ def _runtime():  # noqa: ANN202 - imported lazily: check/test must not need the 
     from .platform.runtime import Runtime
 
     return Runtime(Settings.from_env())
+
+
+def report_channels(rt: Any) -> None:
+    """One warning line about channels lacking configuration; releases held messages of
+    channels configured now (see platform/channel_setup.py)."""
+    from .platform.channel_setup import start_report
+    from .platform.runtime import NoActiveVersion
+
+    try:
+        app = rt.app
+    except NoActiveVersion:
+        return
+    line = start_report(app, rt.engine, rt.clock())
+    if line:
+        click.echo(f"warning: {line}", err=True)
 
 
 @click.command()
@@ -62,6 +78,7 @@ def serve(demo: bool, host: str, port: int) -> None:
     from .platform.jobs import warm_up
 
     warm_up(rt)  # the first requests and events do not pay for loading the version
+    report_channels(rt)
     if not rt.settings.redis_url:
         # Embedded default: timers, the sweeper and held notifications run in this process.
         from .platform.scheduler import SchedulerThread

@@ -113,6 +113,10 @@ NOTIFY_SMTP_TIMEOUT = 30.0
 #: Messages listed one by one in a digest (more are counted, not listed).
 NOTIFY_DIGEST_MAX_ITEMS = 50
 
+#: Oldest an ``unconfigured`` notification may be and still be sent when its channel's
+#: configuration appears (older ones are marked failed), in seconds.
+NOTIFY_UNCONFIGURED_MAX_AGE_SECONDS = 24 * 3600
+
 #: Deliveries returned by one ``notify.due()`` call (one scheduler tick).
 NOTIFY_DUE_BATCH = 500
 

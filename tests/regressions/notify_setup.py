@@ -17,13 +17,14 @@ from notify_world import (  # noqa: E402
     compile_variant,
     make_world,
     smtp_server,
+    webhook_server,
 )
 
 from dispatchflow.platform.config import Settings  # noqa: E402
 from dispatchflow.platform.runtime import Runtime  # noqa: E402
 from dispatchflow.platform.versions import publish  # noqa: E402
 
-__all__ = ["MONDAY_10", "World", "notify_world", "smtp_server"]
+__all__ = ["MONDAY_10", "World", "notify_world", "smtp_server", "webhook_server"]
 
 
 @contextmanager

@@ -4,8 +4,10 @@ and the test servers' helpers. (A plain module, not conftest: test modules impor
 
 from __future__ import annotations
 
+import http.server
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -220,6 +222,38 @@ class WebhookServer:
 
     def json(self, i: int = -1) -> Any:
         return json.loads(self.requests[i][1].decode("utf-8"))
+
+
+@contextmanager
+def webhook_server() -> Iterator[WebhookServer]:
+    """An HTTP server on 127.0.0.1 recording POSTs; queue status codes in ``statuses``."""
+    requests: list[tuple[dict[str, str], bytes]] = []
+    statuses: list[int] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            status = statuses.pop(0) if statuses else 200
+            reply = b'{"ok": true}' if status < 400 else b"boom"
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield WebhookServer(f"http://127.0.0.1:{server.server_address[1]}/hook", requests,
+                            statuses)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 
