@@ -11,6 +11,10 @@
 - ``DISPATCHFLOW_CHANNEL_SIGNATURE_TOLERANCE``: seconds an intake channel
   signature's time may differ from the clock (default
   ``defaults.CHANNEL_SIGNATURE_TOLERANCE_SECONDS``).
+- ``DISPATCHFLOW_WEBHOOK_ALLOW``: networks and host names outbound webhooks may
+  reach besides public addresses, comma-separated (``10.0.0.0/8,hooks.example.com``);
+  read by the webhook transport with its other settings, like the SMTP ones (see
+  :mod:`dispatchflow.platform.notify.destinations`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import defaults
+
+#: The variable the webhook transport reads its allow-list from (see module docs).
+WEBHOOK_ALLOW_ENV = "DISPATCHFLOW_WEBHOOK_ALLOW"
 
 
 @dataclass(frozen=True)

@@ -370,3 +370,48 @@ def test_email_larger_than_the_upload_limit_is_refused_before_parsing(
     raw = make_email("x" * 2000)
     with pytest.raises(MessageTooLarge, match="larger than 0.001 MB"):
         deliver_email(rt, "email", raw, now_signed(raw))
+
+
+# ------------------------------------------------------------------ the documented scheme
+
+
+def test_the_worked_example_in_the_operations_guide_is_what_sign_computes() -> None:
+    docs = (REFERENCE.parents[1] / "docs" / "operations.md").read_text("utf-8")
+    block = docs.split("<!-- signature-example -->\n```\n", 1)[1].split("```", 1)[0]
+    # label in the first 17 columns, the value after it
+    rows = {line[:17].strip(): line[17:] for line in block.splitlines()}
+    secret, t, key = rows["secret"], int(rows["t"]), rows["Idempotency-Key"]
+    body = rows["body"].encode("utf-8")
+    assert len(body) == 56 and "The body is the 56 UTF-8 bytes shown" in docs
+    assert rows["signed payload"].encode("utf-8") == signed_payload(t, key, body)
+    header = rows["header"]
+    assert header == "X-Wechat-Signature: " + sign(secret.encode(), body, timestamp=t, key=key)
+    digest = header.rsplit("v1=", 1)[1]
+    assert f"# SHA2-256(stdin)= {digest}" in docs  # the shell example's output
+
+
+# ------------------------------------------------------------------ repeats and the window
+
+
+def test_the_same_bytes_are_a_repeat_within_the_window_only(
+        rt: Runtime, customer: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    start = datetime.now(UTC)
+    monkeypatch.setattr(rt, "clock", lambda: start)
+    body = json.dumps({"客户编号": customer, "位置": "31.2,121.5"}).encode()
+
+    def send(key: str) -> channels.Delivery:
+        at = rt.clock().timestamp()
+        return deliver_webhook(rt, "wechat", body, sign(SECRET, body, timestamp=int(at),
+                                                         key=key), key)
+
+    first = send("k-1")
+    assert not first.duplicate
+    again = send("k-2")  # same bytes, new key, within the window: the same record
+    assert again.duplicate and again.record["id"] == first.record["id"]
+    monkeypatch.setattr(rt, "clock", lambda: start + timedelta(seconds=301))
+    later = send("k-3")  # the same text five minutes later is a new message
+    assert not later.duplicate and later.record["id"] != first.record["id"]
+    assert send("k-1").record["id"] == first.record["id"]  # a key is remembered for ever
+    assert count(rt, rt.tables["work_order"]) == 2

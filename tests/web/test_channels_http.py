@@ -325,3 +325,23 @@ def test_a_repeated_email_keeps_one_record_and_one_file(client: Any, rt: Runtime
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.get_json()["id"] == first.get_json()["id"]
     assert count(rt, files) == 1 and count(rt, rt.tables["work_order"]) == 1
+
+
+# ------------------------------------------------------------------ signed time and key
+
+
+def test_an_email_signed_too_long_ago_is_401_and_stores_nothing(client: Any, rt: Runtime) -> None:
+    raw = make_email(customer(rt), [("热水器.png", "image/png", PNG)])
+    res = post_email(client, raw, signed(raw, "X-Dispatchflow-Signature", at=time.time() - 600))
+    assert res.status_code == 401 and res.mimetype == PROBLEM
+    assert "refused as a possible replay" in res.get_json()["detail"]
+    assert count(rt, files) == 0 and count(rt, rt.tables["work_order"]) == 0
+
+
+def test_an_idempotency_key_with_a_dot_is_400(client: Any, rt: Runtime) -> None:
+    body = wechat_body(customer(rt))
+    res = post_webhook(client, body, signed(body, **{"Idempotency-Key": "msg.7"}))
+    assert res.status_code == 400 and res.mimetype == PROBLEM
+    assert res.get_json()["detail"].startswith("the Idempotency-Key header must be 1-190 "
+                                               "characters")
+    assert count(rt, rt.tables["work_order"]) == 0

@@ -51,6 +51,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from .. import defaults
+from ..config import WEBHOOK_ALLOW_ENV
 from .addresses import refusal, single_address
 from .destinations import AllowList, Destination, check_destination, pinned_handlers
 from .errors import DeliveryError
@@ -64,8 +65,6 @@ DELIVERY_HEADER = "X-Dispatchflow-Delivery"
 #: Environment variable holding the webhook signing secret.
 WEBHOOK_SECRET_ENV = "DISPATCHFLOW_WEBHOOK_SECRET"
 
-#: Environment variable listing the extra networks and hosts webhooks may reach.
-WEBHOOK_ALLOW_ENV = "DISPATCHFLOW_WEBHOOK_ALLOW"
 
 #: The only variables a notification's ``webhook_url_env`` may name start with this
 #: (so a bundle cannot make the workers read, and POST to, other settings).
