@@ -303,9 +303,9 @@ def test_check_env_reports_channels_lacking_configuration(
     assert result.exit_code == 1
     blocks = result.stderr.split("\n\n")
     assert blocks[0].splitlines() == [
-        "channels/wechat.yaml:11:1: E9001: intake channel 'wechat': WECHAT_WEBHOOK_SECRET is "
+        "channels/wechat.yaml:12:1: E9001: intake channel 'wechat': WECHAT_WEBHOOK_SECRET is "
         "not set: it refuses every message (503)",
-        "   11 | secret_env: WECHAT_WEBHOOK_SECRET",
+        "   12 | secret_env: WECHAT_WEBHOOK_SECRET",
         "      | ^",
         "  hint: export WECHAT_WEBHOOK_SECRET=<the secret shared with the sender>"]
     assert blocks[1].splitlines()[0] == (
