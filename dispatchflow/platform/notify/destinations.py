@@ -143,7 +143,7 @@ def pinned_handlers(destination: Destination) -> list[urllib.request.BaseHandler
     def connection(base: type[http.client.HTTPConnection]) -> Callable[..., Any]:
         def build(host: str, *args: Any, **kwargs: Any) -> http.client.HTTPConnection:
             conn = base(host, *args, **kwargs)
-            if conn.host == destination.host:
+            if conn.host.lower().rstrip(".") == destination.host.lower().rstrip("."):
                 def create(address: tuple[str, int], *rest: Any) -> socket.socket:
                     return socket.create_connection((destination.address, address[1]), *rest)
                 conn._create_connection = create  # type: ignore[attr-defined]

@@ -80,9 +80,9 @@ def test_the_connection_goes_to_the_checked_address(webhook_server: WebhookServe
     port = webhook_server.url.split(":")[2].split("/")[0]
     opener = urllib.request.build_opener(
         *pinned_handlers(Destination("hook.invalid", "127.0.0.1")))
-    request = urllib.request.Request(f"http://hook.invalid:{port}/hook", data=b"{}",
+    request = urllib.request.Request(f"http://Hook.Invalid:{port}/hook", data=b"{}",
                                      method="POST")
     with opener.open(request, timeout=5) as response:
         assert response.status == 200
     [(headers, body)] = webhook_server.requests
-    assert headers["host"] == f"hook.invalid:{port}" and body == b"{}"
+    assert headers["host"] == f"Hook.Invalid:{port}" and body == b"{}"
