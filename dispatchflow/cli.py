@@ -76,7 +76,7 @@ def _template_diagnostics(app: App) -> list[Any]:
     return out
 
 
-def _compile_or_report(bundle: str, fmt: str) -> CompileResult:
+def _compile_or_report(bundle: str, fmt: str, against_env: bool = False) -> CompileResult:
     result = compile_bundle(bundle)
     if result.app is not None:
         # Flow graph and calendar checks live in the flows layer, above the compiler.
@@ -85,6 +85,8 @@ def _compile_or_report(bundle: str, fmt: str) -> CompileResult:
 
         extra = flow_diagnostics(result.app) + calendar_diagnostics(result.app) + \
             _template_diagnostics(result.app)
+        if against_env:
+            extra += _environment_diagnostics(result.app)
         result = CompileResult(None if any(d.is_error for d in extra) else result.app,
                                sorted([*result.diagnostics, *extra], key=lambda d: d.sort_key()))
     if result.diagnostics or fmt == "json":
@@ -93,17 +95,34 @@ def _compile_or_report(bundle: str, fmt: str) -> CompileResult:
     return result
 
 
+def _environment_diagnostics(app: App) -> list[Any]:
+    """Channels lacking configuration in this environment, as E9001 errors."""
+    from .dsl.diagnostics import Diagnostic, Severity
+    from .platform.channel_setup import missing_configuration
+
+    out = []
+    for m in missing_configuration(app, resolve=True):
+        lines = app.sources.get(m.file, "").splitlines()
+        line = next((i for i, text in enumerate(lines, 1) if text.startswith(f"{m.key}:")), 0)
+        out.append(Diagnostic(Severity.ERROR, "E9001", str(m), m.file, line, 1 if line else 0,
+                              hint=m.hint, source_line=lines[line - 1] if line else None))
+    return out
+
+
 @main.command()
 @click.argument("bundle", type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               help="text for people, json for editors and CI")
-def check(bundle: str, fmt: str) -> None:
+@click.option("--env", "against_env", is_flag=True,
+              help="also check the channels against this environment: intake secrets, SMTP, "
+                   "webhook URLs, signing secret and destinations")
+def check(bundle: str, fmt: str, against_env: bool) -> None:
     """Check BUNDLE: schemas, syntax, names and types; report every problem."""
     if not Path(bundle).is_dir():
         click.echo(f"{bundle}: not a folder", err=True)
         sys.exit(EXIT_USAGE)
     started = time.perf_counter()
-    result = _compile_or_report(bundle, fmt)
+    result = _compile_or_report(bundle, fmt, against_env)
     if fmt == "text" and result.ok:
         app = result.app
         assert app is not None

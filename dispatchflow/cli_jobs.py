@@ -52,6 +52,7 @@ def worker(queues: str, burst: bool, name: str | None) -> None:
     from redis import Redis
     from rq import Queue, SimpleWorker
 
+    from .cli_server import report_channels
     from .platform.jobs import warm_up, worker_runtime
 
     connection = Redis.from_url(_redis_url())
@@ -64,6 +65,7 @@ def worker(queues: str, burst: bool, name: str | None) -> None:
     rt = worker_runtime()
     rt.serves = frozenset(names)  # its events jobs run the dispatch rounds they ask for
     warm_up(rt)  # connect and load the active version before the first job
+    report_channels(rt)
     w = SimpleWorker([Queue(q, connection=connection) for q in names],
                      connection=connection, name=name)
     # No RQ scheduler here: it runs in a forked child, which would inherit this

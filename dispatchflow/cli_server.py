@@ -28,6 +28,21 @@ def _runtime():  # noqa: ANN202 - imported lazily: check/test must not need the 
     return Runtime(Settings.from_env())
 
 
+def report_channels(rt: Any) -> None:
+    """One warning line about channels lacking configuration; releases held messages of
+    channels configured now (see platform/channel_setup.py)."""
+    from .platform.channel_setup import start_report
+    from .platform.runtime import NoActiveVersion
+
+    try:
+        app = rt.app
+    except NoActiveVersion:
+        return
+    line = start_report(app, rt.engine, rt.clock())
+    if line:
+        click.echo(f"warning: {line}", err=True)
+
+
 @click.command()
 @click.option("--demo", is_flag=True, help="publish the reference bundle with demo data")
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -64,6 +79,7 @@ def serve(demo: bool, host: str, port: int) -> None:
     from .platform.jobs import warm_up
 
     warm_up(rt)  # the first requests and events do not pay for loading the version
+    report_channels(rt)
     if not rt.settings.redis_url:
         # Embedded default: timers, the sweeper and held notifications run in this process.
         from .platform.scheduler import SchedulerThread

@@ -6,10 +6,12 @@ transforms, and defaults. Per app version each channel is compiled once into a
 :class:`Channel` (transforms become Python functions of ``value`` and ``now``);
 each delivery then runs:
 
-1. **authenticate** -- HMAC-SHA256 of the raw body with the secret held in the
-   environment variable named by ``secret_env``. A channel whose secret is not
-   configured refuses every message (:class:`ChannelNotConfigured`): intake
-   without a secret would let anyone create records.
+1. **authenticate** -- a signature header ``t=<unix>,v1=<hex>``: HMAC-SHA256 of
+   the time, the ``Idempotency-Key`` and the raw body under the secret held in
+   the environment variable named by ``secret_env``, within a time tolerance
+   (:mod:`.channel_signatures`). A channel whose secret is not configured refuses
+   every message (:class:`ChannelNotConfigured`): intake without a secret would
+   let anyone create records.
 2. **parse** -- a webhook body is a JSON object whose top-level keys are the
    external names; an e-mail (:func:`parse_email`) yields ``subject``,
    ``body``, ``from`` and the ``键: 值`` lines of its body whose key is in the
@@ -19,7 +21,10 @@ each delivery then runs:
    applied, ``defaults`` filling fields nobody sent; keys the mapping does not
    know are left out and reported as ``skipped`` (returned to the sender and
    logged on ``dispatchflow.channels``).
-4. **create** -- through :meth:`RecordService.create` as the channel's system
+4. **deduplicate** -- a message whose idempotency key (the sender's key; for an
+   e-mail without one its ``Message-ID``) was stored before, or whose exact bytes
+   arrived within the signature tolerance, answers with the record already made.
+5. **create** -- through :meth:`RecordService.create` as the channel's system
    actor (``channel:<name>``), so the entity's validation, row filters, audit
    row and outbox event apply exactly as for the API. Invalid messages raise
    :class:`~dispatchflow.errors.ValidationError` and write nothing (stored
@@ -34,33 +39,33 @@ reference.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..dsl.codegen import compile_expression
 from ..dsl.compiler import App
 from ..dsl.model import FieldDef
-from ..errors import DispatchflowError, NotFoundError, ValidationError
+from ..errors import NotFoundError, ValidationError
 from ..forms.messages import field_message, label_text
 from ..forms.schema import version_cached
 from ..forms.submission import accepts, effective_type
 from ..forms.validation import FieldError, validate_payload
 from . import defaults
 from .actors import Actor
+from .channel_signatures import ChannelError, SignatureInvalid, check_key, verify
 from .csv_import import text_value
 from .db import deliveries, files
 from .files import store_file
@@ -76,16 +81,11 @@ DEFAULT_SIGNATURE_HEADER = "X-Dispatchflow-Signature"
 #: External names an e-mail always provides (besides the ``键: 值`` lines of its body).
 EMAIL_KEYS = ("subject", "body", "from", "attachments")
 
-_HEX = re.compile(r"[0-9a-fA-F]{64}")
 # "键: 值" / "键：值" lines of an e-mail body (full-width colon too).
 _KEY_LINE = re.compile(r"^[ \t]*([^:：\r\n]{1,60}?)[ \t]*[:：][ \t]*(.*?)[ \t]*$", re.M)
 
 
 # ------------------------------------------------------------------ errors
-
-
-class ChannelError(DispatchflowError):
-    """A channel message was refused before it reached validation."""
 
 
 class UnknownChannel(NotFoundError):
@@ -94,10 +94,6 @@ class UnknownChannel(NotFoundError):
 
 class ChannelNotConfigured(ChannelError):
     """The channel's HMAC secret is not available; it refuses every message."""
-
-
-class SignatureInvalid(ChannelError):
-    """The signature header is missing or does not match the body."""
 
 
 class MessageTooLarge(ChannelError):
@@ -201,39 +197,19 @@ def _compile(item: Any) -> Channel:
 # ------------------------------------------------------------------ signatures
 
 
-def sign(secret: bytes, body: bytes) -> str:
-    """The signature header value for ``body``: ``sha256=<hex>``."""
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(secret: bytes, body: bytes, header_value: str) -> bool:
-    """True when ``header_value`` (``sha256=<hex>`` or bare hex) is the HMAC-SHA256 of ``body``.
-
-    The comparison takes the same time wherever the strings differ.
-    """
-    if not secret or not header_value:
-        return False
-    given = header_value.strip()
-    if given[:7].lower() == "sha256=":
-        given = given[7:]
-    if not _HEX.fullmatch(given):
-        return False
-    expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode("ascii"), given.lower().encode("ascii"))
-
-
-def authenticate(ch: Channel, body: bytes, header_value: str | None,
+def authenticate(ch: Channel, body: bytes, header_value: str | None, *, key: str,
+                 now: datetime, tolerance: float,
                  environ: Mapping[str, str] | None = None) -> None:
-    """Raise ChannelNotConfigured or SignatureInvalid unless ``body`` is signed correctly."""
+    """Raise ChannelNotConfigured or SignatureInvalid unless ``body``, sent with the
+    idempotency key ``key`` (``""``: none), is signed correctly within ``tolerance``
+    seconds of ``now`` (see :mod:`.channel_signatures`)."""
     secret = ch.secret(environ)
     if not header_value:
         raise SignatureInvalid(f"missing {ch.signature_header} header",
-                               hint=f"send {ch.signature_header}: sha256=<hex HMAC-SHA256 of "
-                                    "the raw body>")
-    if not verify_signature(secret, body, header_value):
-        raise SignatureInvalid(f"the {ch.signature_header} signature does not match the body",
-                               hint="sign the exact bytes sent (HMAC-SHA256, hex) with the "
-                                    "channel's secret")
+                               hint=f"send {ch.signature_header}: t=<unix time>,v1=<hex "
+                                    "HMAC-SHA256 of '<t>.<Idempotency-Key>.<raw body>'>")
+    verify(secret, body, header_value, key=key, now=now.timestamp(), tolerance=tolerance,
+           name=ch.signature_header)
 
 
 # ------------------------------------------------------------------ mapping
@@ -456,36 +432,61 @@ class Delivery:
     duplicate: bool = False  # the same message was delivered before: nothing new stored
 
 
-def delivery_key(given: str | None, message: bytes) -> str:
-    """The idempotency key of a message: the sender's key, else a digest of the bytes."""
-    if given and given.strip():
-        return "k:" + given.strip()[:190]
-    return "sha256:" + hashlib.sha256(message).hexdigest()
+@dataclass(frozen=True)
+class DeliveryKeys:
+    """How a message is recognised when it comes again: the sender's idempotency key
+    (``k:<key>``, for ever) and the digest of its bytes (``sha256:<hex>``, within the
+    signature tolerance)."""
+
+    key: str | None
+    digest: str
 
 
-def _previous(rt: Runtime, ch: Channel, key: str) -> Delivery | None:
+def delivery_keys(given: str | None, message: bytes) -> DeliveryKeys:
+    """The keys of a message: the sender's key (if any) and a digest of the bytes."""
+    key = "k:" + given.strip()[:190] if given and given.strip() else None
+    return DeliveryKeys(key, "sha256:" + hashlib.sha256(message).hexdigest())
+
+
+def _window_start(rt: Runtime) -> datetime:
+    """Oldest time a same-bytes message still counts as a repeat (the signature tolerance)."""
+    return rt.clock() - timedelta(seconds=rt.settings.channel_signature_tolerance)
+
+
+def _previous(rt: Runtime, ch: Channel, keys: DeliveryKeys) -> Delivery | None:
+    c = deliveries.c
+    same_bytes = and_(c.key == keys.digest, c.created_at >= _window_start(rt))
+    match = or_(c.key == keys.key, same_bytes) if keys.key else same_bytes
     with rt.engine.connect() as conn:
-        row = conn.execute(select(deliveries.c.record_id).where(deliveries.c.channel == ch.name)
-                           .where(deliveries.c.key == key)).first()
+        row = conn.execute(select(c.record_id, c.key).where(c.channel == ch.name)
+                           .where(match).limit(1)).first()
     if row is None:
         return None
-    log.info("channel %s: duplicate delivery %s -> %s %s", ch.name, key, ch.entity, row[0])
+    log.info("channel %s: duplicate delivery %s -> %s %s", ch.name, row[1], ch.entity, row[0])
     return Delivery({"id": row[0]}, [], duplicate=True)
+
+
+def _authenticate(rt: Runtime, ch: Channel, body: bytes, signature: str | None,
+                  key: str | None) -> None:
+    authenticate(ch, body, signature, key=check_key(key), now=rt.clock(),
+                 tolerance=rt.settings.channel_signature_tolerance)
 
 
 def deliver_webhook(rt: Runtime, channel_name: str, body: bytes,
                     signature: str | None, key: str | None = None) -> Delivery:
     """Authenticate, parse, map and store one webhook body; see module docs.
 
-    Raises UnknownChannel, ChannelNotConfigured, MessageTooLarge,
-    SignatureInvalid, BadMessage, ValidationError (nothing written).
+    ``signature`` is the channel's signature header, ``key`` the ``Idempotency-Key``
+    header (both as sent). Raises UnknownChannel, ChannelNotConfigured,
+    MessageTooLarge, BadKey, SignatureInvalid, BadMessage, ValidationError (nothing
+    written).
     """
     ch = channel(rt.app, channel_name, "webhook")
     ch.secret()
     if len(body) > ch.max_body_bytes:
         raise MessageTooLarge(f"the body is larger than {ch.max_body_bytes // 1024} KB",
                               hint=f"max_body_kb of {ch.file}")
-    authenticate(ch, body, signature)
+    _authenticate(rt, ch, body, signature, key)
     try:
         data = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -494,8 +495,8 @@ def deliver_webhook(rt: Runtime, channel_name: str, body: bytes,
     if not isinstance(data, dict):
         raise BadMessage("the body must be a JSON object",
                          hint="send {\"key\": value, ...} with the sender's field names")
-    dkey = delivery_key(key, body)
-    return _previous(rt, ch, dkey) or _create(rt, ch, data, [], dkey)
+    keys = delivery_keys(key, body)
+    return _previous(rt, ch, keys) or _create(rt, ch, data, [], keys)
 
 
 def deliver_email(rt: Runtime, channel_name: str, raw: bytes, signature: str | None,
@@ -508,10 +509,10 @@ def deliver_email(rt: Runtime, channel_name: str, raw: bytes, signature: str | N
     if len(raw) > max_bytes:
         raise MessageTooLarge(f"the message is larger than {rt.settings.max_upload_mb:g} MB",
                               hint="DISPATCHFLOW_MAX_UPLOAD_MB raises the limit")
-    authenticate(ch, raw, signature)
+    _authenticate(rt, ch, raw, signature, key)
     external, attachments = parse_email(raw, rt.app, channel_name)
-    dkey = delivery_key(key or _message_id(raw), raw)
-    previous = _previous(rt, ch, dkey)
+    keys = delivery_keys(key or _message_id(raw), raw)
+    previous = _previous(rt, ch, keys)
     if previous is not None:
         return previous
     stored: list[str] = []
@@ -539,7 +540,7 @@ def deliver_email(rt: Runtime, channel_name: str, raw: bytes, signature: str | N
                         created_by=ch.actor.user_id, max_bytes=int(limit_mb * 1024 * 1024)).id)
             if stored:
                 external["attachments"] = stored if fdef.multiple else stored[0]
-        return _create(rt, ch, external, notes, dkey)
+        return _create(rt, ch, external, notes, keys)
     except BaseException:
         discard_files(rt, stored)
         raise
@@ -559,7 +560,7 @@ def _message_id(raw: bytes) -> str | None:
 
 
 def _create(rt: Runtime, ch: Channel, external: Mapping[str, Any],
-            notes: list[str], key: str) -> Delivery:
+            notes: list[str], keys: DeliveryKeys) -> Delivery:
     app = rt.app
     mapped = map_payload(app, ch.name, external, rt.clock())
     if mapped.errors:
@@ -571,14 +572,22 @@ def _create(rt: Runtime, ch: Channel, external: Mapping[str, Any],
         errors = mapped.errors + [e for e in checked.errors if e.field not in failed]
         raise ValidationError("the message is not a valid record", errors=errors)
     def remember(conn: Any, record_id: int) -> None:
-        conn.execute(deliveries.insert().values(channel=ch.name, key=key, entity=ch.entity,
-                                                record_id=record_id, created_at=rt.clock()))
+        c, now = deliveries.c, rt.clock()
+        # An older copy of these bytes (outside the window) gives way to this message;
+        # a fresh one is left alone, so a concurrent twin fails on the primary key.
+        conn.execute(delete(deliveries).where(c.channel == ch.name, c.key == keys.digest,
+                                              c.created_at < _window_start(rt)))
+        for key in (keys.key, keys.digest):
+            if key is not None:
+                conn.execute(deliveries.insert().values(channel=ch.name, key=key,
+                                                        entity=ch.entity, record_id=record_id,
+                                                        created_at=now))
     try:
         record = rt.records.create(ch.actor, ch.entity, mapped.payload,
                                    locale=app.default_locale, also=remember)
     except IntegrityError:
         # The same message arrived twice at once; the other delivery stored it.
-        previous = _previous(rt, ch, key)
+        previous = _previous(rt, ch, keys)
         if previous is None:
             raise
         return previous

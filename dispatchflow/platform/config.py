@@ -8,6 +8,13 @@
   In the embedded default a random key is created once and kept (mode 0600) in
   the home folder, so restarts keep users logged in; production sets it.
 - ``DISPATCHFLOW_MAX_UPLOAD_MB``: upload size limit.
+- ``DISPATCHFLOW_CHANNEL_SIGNATURE_TOLERANCE``: seconds an intake channel
+  signature's time may differ from the clock (default
+  ``defaults.CHANNEL_SIGNATURE_TOLERANCE_SECONDS``).
+- ``DISPATCHFLOW_WEBHOOK_ALLOW``: networks and host names outbound webhooks may
+  reach besides public addresses, comma-separated (``10.0.0.0/8,hooks.example.com``);
+  read by the webhook transport with its other settings, like the SMTP ones (see
+  :mod:`dispatchflow.platform.notify.destinations`).
 """
 
 from __future__ import annotations
@@ -19,6 +26,9 @@ from pathlib import Path
 
 from . import defaults
 
+#: The variable the webhook transport reads its allow-list from (see module docs).
+WEBHOOK_ALLOW_ENV = "DISPATCHFLOW_WEBHOOK_ALLOW"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -29,6 +39,7 @@ class Settings:
     redis_url: str | None
     secret_key: str
     max_upload_mb: float = defaults.MAX_UPLOAD_MB
+    channel_signature_tolerance: float = defaults.CHANNEL_SIGNATURE_TOLERANCE_SECONDS
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -42,7 +53,10 @@ class Settings:
         settings = cls(home=home, database_url=database_url,
                        redis_url=env.get("REDIS_URL") or None, secret_key=str(secret),
                        max_upload_mb=float(env.get("DISPATCHFLOW_MAX_UPLOAD_MB",
-                                                   defaults.MAX_UPLOAD_MB)))
+                                                   defaults.MAX_UPLOAD_MB)),
+                       channel_signature_tolerance=float(
+                           env.get("DISPATCHFLOW_CHANNEL_SIGNATURE_TOLERANCE")
+                           or defaults.CHANNEL_SIGNATURE_TOLERANCE_SECONDS))
         return replace(settings, **overrides)  # type: ignore[arg-type]
 
 

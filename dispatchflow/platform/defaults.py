@@ -43,6 +43,10 @@ PASSWORD_HASH_METHOD = "scrypt"
 #: Maximum length of string fields without an explicit max_length, in characters.
 DEFAULT_STRING_LENGTH = 255
 
+#: How far an intake channel signature's time may be from the receiver's clock, either
+#: way, in seconds; also how long the same bytes count as a repeat of a message.
+CHANNEL_SIGNATURE_TOLERANCE_SECONDS = 300.0
+
 # ---------------------------------------------------------------- events, jobs, timers
 
 #: How often RQ retries a failed job at once (the sweeper retries later ones).
@@ -124,6 +128,10 @@ NOTIFY_SMTP_TIMEOUT = 30.0
 
 #: Messages listed one by one in a digest (more are counted, not listed).
 NOTIFY_DIGEST_MAX_ITEMS = 50
+
+#: Oldest an ``unconfigured`` notification may be and still be sent when its channel's
+#: configuration appears (older ones are marked failed), in seconds.
+NOTIFY_UNCONFIGURED_MAX_AGE_SECONDS = 24 * 3600
 
 #: Deliveries returned by one ``notify.due()`` call (one scheduler tick).
 NOTIFY_DUE_BATCH = 500

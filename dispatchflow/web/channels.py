@@ -3,14 +3,16 @@
 ``POST /channels/<name>`` takes a JSON object for a webhook channel;
 ``POST /channels/<name>/email`` takes a raw RFC 822 message
 (``Content-Type: message/rfc822`` or ``application/octet-stream``) for an
-e-mail channel, as a mail gateway forwards it. Both are authenticated by an
-HMAC-SHA256 signature of the raw body (no session, no token), which is why the
-blueprint is CSRF-exempt. The work is done in
+e-mail channel, as a mail gateway forwards it. Both are authenticated by a
+signature header ``t=<unix>,v1=<hex>``: HMAC-SHA256 of the time, the
+``Idempotency-Key`` header and the raw body (no session, no token; see
+:mod:`dispatchflow.platform.channel_signatures`), which is why the blueprint is
+CSRF-exempt. The work is done in
 :mod:`dispatchflow.platform.channels`; errors are problem+json:
 
 ====  ===============================================================
-400   the body is not a JSON object / not a message
-401   signature missing or wrong
+400   the body is not a JSON object / not a message; a malformed Idempotency-Key
+401   signature missing, wrong, or its time outside the tolerance (a replay)
 404   no such channel (or not of that kind)
 413   the body is larger than the channel's limit
 415   an e-mail sent with another Content-Type
@@ -25,6 +27,7 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..errors import DispatchflowError
+from ..platform.channel_signatures import BadKey
 from ..platform.channels import (
     BadMessage,
     ChannelNotConfigured,
@@ -48,6 +51,7 @@ _PROBLEMS: list[tuple[type[DispatchflowError], int, str, str]] = [
     (SignatureInvalid, 401, "bad-signature", "Signature required"),
     (MessageTooLarge, 413, "too-large", "Request too large"),
     (BadMessage, 400, "bad-message", "Malformed message"),
+    (BadKey, 400, "bad-idempotency-key", "Malformed Idempotency-Key"),
     (NoActiveVersion, 503, "no-version", "No app version"),
 ]
 

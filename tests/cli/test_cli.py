@@ -282,3 +282,71 @@ def test_eval_now_defaults_to_the_current_instant(cli, make_bundle,
     assert result.exit_code == 0
     shown = datetime.fromisoformat(json.loads(result.stdout.split("  : ")[0]))
     assert abs(shown - datetime.now(UTC)) < timedelta(minutes=2)
+
+
+# ------------------------------------------------------------------ check --env
+
+
+def test_check_env_reports_channels_lacking_configuration(
+        cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = Path(__file__).resolve().parents[2] / "examples" / "field-service"
+    configured = {"WECHAT_WEBHOOK_SECRET": "a", "EMAIL_CHANNEL_SECRET": "b",
+                  "DISPATCHFLOW_SMTP_HOST": "smtp.example.com",
+                  "DISPATCHFLOW_WEBHOOK_SECRET": "c",
+                  "DISPATCHFLOW_WEBHOOK_URL_WECHAT_TEMPLATE": "http://127.0.0.1:9/hook"}
+    for key, value in configured.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("DISPATCHFLOW_WEBHOOK_ALLOW", raising=False)
+    monkeypatch.delenv("WECHAT_WEBHOOK_SECRET")
+    assert cli("check", reference).exit_code == 0  # without --env, the environment is not read
+    result = cli("check", reference, "--env")
+    assert result.exit_code == 1
+    blocks = result.stderr.split("\n\n")
+    assert blocks[0].splitlines() == [
+        "channels/wechat.yaml:12:1: E9001: intake channel 'wechat': WECHAT_WEBHOOK_SECRET is "
+        "not set: it refuses every message (503)",
+        "   12 | secret_env: WECHAT_WEBHOOK_SECRET",
+        "      | ^",
+        "  hint: export WECHAT_WEBHOOK_SECRET=<the secret shared with the sender>"]
+    assert blocks[1].splitlines()[0] == (
+        "notifications/customer_status_update.yaml:6:1: E9001: notification "
+        "'customer_status_update' (webhook): webhook destination refused: 127.0.0.1 resolves "
+        "to 127.0.0.1 (loopback)")
+    assert result.stderr.endswith("2 error(s), 0 warning(s)\n")
+    monkeypatch.setenv("WECHAT_WEBHOOK_SECRET", "a")
+    monkeypatch.setenv("DISPATCHFLOW_WEBHOOK_ALLOW", "127.0.0.1")
+    assert cli("check", reference, "--env").exit_code == 0
+
+
+def test_serve_and_worker_report_missing_channel_configuration_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from dispatchflow.cli_server import report_channels
+    from dispatchflow.dsl.compiler import compile_bundle
+    from dispatchflow.platform.config import Settings
+    from dispatchflow.platform.runtime import Runtime
+    from dispatchflow.platform.versions import publish
+
+    for var in ("DISPATCHFLOW_SMTP_HOST", "WECHAT_WEBHOOK_SECRET", "EMAIL_CHANNEL_SECRET",
+                "DISPATCHFLOW_WEBHOOK_URL_WECHAT_TEMPLATE"):
+        monkeypatch.delenv(var, raising=False)
+    rt = Runtime(Settings.from_env(home=tmp_path / "home", secret_key="t",
+                                   database_url=f"sqlite:///{tmp_path / 'db.sqlite'}"))
+    try:
+        report_channels(rt)  # nothing published yet: nothing to say
+        assert capsys.readouterr().err == ""
+        app = compile_bundle(Path(__file__).resolve().parents[2] / "examples" /
+                             "field-service").app
+        assert app is not None
+        publish(rt.engine, app, created_by="test")
+        rt.refresh()
+        report_channels(rt)
+        [line] = capsys.readouterr().err.splitlines()
+        assert line.startswith("warning: channels without configuration (their notifications "
+                               "are held as 'unconfigured', intake refuses): ")
+        for part in ("EMAIL_CHANNEL_SECRET is not set", "WECHAT_WEBHOOK_SECRET is not set",
+                     "DISPATCHFLOW_SMTP_HOST is not set (notification 'complaint_alert' "
+                     "(email), notification 'escalation' (email)",
+                     "DISPATCHFLOW_WEBHOOK_URL_WECHAT_TEMPLATE is not set"):
+            assert part in line
+    finally:
+        rt.engine.dispose()

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -19,6 +20,13 @@ from dispatchflow.dsl.compiler import App, compile_bundle
 from dispatchflow.errors import ValidationError
 from dispatchflow.platform import channels
 from dispatchflow.platform.actors import SYSTEM_ACTOR
+from dispatchflow.platform.channel_signatures import (
+    BadKey,
+    check_key,
+    sign,
+    signed_payload,
+    verify,
+)
 from dispatchflow.platform.channels import (
     BadMessage,
     Channel,
@@ -33,8 +41,6 @@ from dispatchflow.platform.channels import (
     html_text,
     map_payload,
     parse_email,
-    sign,
-    verify_signature,
 )
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.db import audit_log, files, outbox
@@ -94,25 +100,59 @@ def count(rt: Runtime, table: Any) -> int:
 # ------------------------------------------------------------------ signatures
 
 
-def test_signature_accepts_prefixed_and_bare_hex_in_any_case() -> None:
+T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
+
+
+def now_signed(body: bytes, key: str = "") -> str:
+    """The signature header for ``body`` sent now with ``key``."""
+    return sign(SECRET, body, timestamp=int(time.time()), key=key)
+
+
+def test_signature_covers_time_key_and_body_and_accepts_hex_in_any_case() -> None:
     body = "{\"设备编号\": \"AC-1\"}".encode()
-    digest = hmac.new(SECRET, body, hashlib.sha256).hexdigest()
-    assert sign(SECRET, body) == "sha256=" + digest
-    assert verify_signature(SECRET, body, "sha256=" + digest)
-    assert verify_signature(SECRET, body, digest)
-    assert verify_signature(SECRET, body, "  SHA256=" + digest.upper() + " ")
+    digest = hmac.new(SECRET, f"{T0}.k-1.".encode() + body, hashlib.sha256).hexdigest()
+    assert signed_payload(T0, "k-1", body) == f"{T0}.k-1.".encode() + body
+    assert sign(SECRET, body, timestamp=T0, key="k-1") == f"t={T0},v1={digest}"
+    verify(SECRET, body, f"t={T0},v1={digest}", key="k-1", now=T0, tolerance=300)
+    verify(SECRET, body, f" v1={digest.upper()} , t={T0} ", key="k-1", now=T0 + 300,
+           tolerance=300)
+    # several v1 values (a secret being rotated): one matching is enough
+    verify(SECRET, body, f"t={T0},v1={'0' * 64},v1={digest},v0=x", key="k-1", now=T0,
+           tolerance=300)
 
 
-@pytest.mark.parametrize("header", ["", "sha256=", "sha1=abc", "sha256=" + "0" * 64, "zz" * 32,
-                                    "sha256=" + "ä" * 64])
-def test_signature_rejects_wrong_or_malformed_values(header: str) -> None:
-    assert not verify_signature(SECRET, b"{}", header)
+@pytest.mark.parametrize("header", ["", "sha256=" + "0" * 64, "0" * 64, f"t={T0}",
+                                    "v1=" + "0" * 64, f"t=x,v1={'0' * 64}",
+                                    f"t={T0},v1=" + "ä" * 64, f"t={T0},v1=abc"])
+def test_malformed_signature_headers_are_refused(header: str) -> None:
+    with pytest.raises(SignatureInvalid, match="is not of the form t=<unix time>,v1="):
+        verify(SECRET, b"{}", header, key="", now=T0, tolerance=300)
 
 
-def test_signature_of_another_body_or_secret_is_rejected() -> None:
-    assert not verify_signature(SECRET, b"{}", sign(SECRET, b"{ }"))
-    assert not verify_signature(b"other", b"{}", sign(SECRET, b"{}"))
-    assert not verify_signature(b"", b"{}", sign(b"", b"{}"))
+@pytest.mark.parametrize("body, key, secret", [
+    (b"{ }", "", SECRET), (b"{}", "other-key", SECRET), (b"{}", "", b"other")])
+def test_signature_of_another_body_key_or_secret_is_refused(
+        body: bytes, key: str, secret: bytes) -> None:
+    header = sign(SECRET, b"{}", timestamp=T0, key="")
+    with pytest.raises(SignatureInvalid, match="does not match the body"):
+        verify(secret, body, header, key=key, now=T0, tolerance=300)
+
+
+@pytest.mark.parametrize("offset, message", [
+    (301, "timestamp is 301 s old (more than 300 s)"),
+    (-301, "timestamp is 301 s in the future (more than 300 s)")])
+def test_a_signature_outside_the_tolerance_is_refused(offset: int, message: str) -> None:
+    header = sign(SECRET, b"{}", timestamp=T0, key="")
+    with pytest.raises(SignatureInvalid) as err:
+        verify(SECRET, b"{}", header, key="", now=T0 + offset, tolerance=300)
+    assert err.value.message == f"the signature {message}: refused as a possible replay"
+
+
+@pytest.mark.parametrize("key", ["a.b", "with space", "x" * 191, "键"])
+def test_idempotency_keys_with_dots_or_other_characters_are_refused(key: str) -> None:
+    with pytest.raises(BadKey, match="no dot, no space"):
+        check_key(key)
+    assert check_key(None) == "" and check_key("3f2b-Aa_:+/=@x") == "3f2b-Aa_:+/=@x"
 
 
 def test_missing_secret_env_var_refuses_with_the_variable_name(
@@ -140,11 +180,18 @@ def test_a_channel_without_secret_env_refuses_every_message(tmp_path: Path) -> N
 def test_authenticate_names_the_channels_header(app: App) -> None:
     ch = channel(app, "wechat")
     env = {"WECHAT_WEBHOOK_SECRET": SECRET.decode()}
+    at = datetime.fromtimestamp(T0, UTC)
+
+    def auth(header: str | None) -> None:
+        channels.authenticate(ch, b"{}", header, key="", now=at, tolerance=300, environ=env)
+
     with pytest.raises(SignatureInvalid, match="missing X-Wechat-Signature header"):
-        channels.authenticate(ch, b"{}", None, env)
-    with pytest.raises(SignatureInvalid, match="does not match"):
-        channels.authenticate(ch, b"{}", sign(b"nope", b"{}"), env)
-    channels.authenticate(ch, b"{}", sign(SECRET, b"{}"), env)
+        auth(None)
+    with pytest.raises(SignatureInvalid, match="the X-Wechat-Signature signature does not"):
+        auth(sign(b"nope", b"{}", timestamp=T0))
+    with pytest.raises(SignatureInvalid, match="the X-Wechat-Signature header is not of"):
+        auth("sha256=" + hmac.new(SECRET, b"{}", hashlib.sha256).hexdigest())
+    auth(sign(SECRET, b"{}", timestamp=T0))
 
 
 # ------------------------------------------------------------------ mapping
@@ -258,7 +305,7 @@ def test_deliver_webhook_creates_the_record_as_the_channel(rt: Runtime, customer
     body = json.dumps({"客户编号": customer, "设备编号": "ac-1", "故障描述": "热水器不出热水",
                        "故障类型": "热水器", "位置": {"lat": 31.2, "lng": 121.5}, "x": 1},
                       ensure_ascii=False).encode()
-    delivery = deliver_webhook(rt, "wechat", body, sign(SECRET, body))
+    delivery = deliver_webhook(rt, "wechat", body, now_signed(body))
     assert delivery.skipped == ["x"]
     stored = rt.records.get(SYSTEM_ACTOR, "work_order", delivery.record["id"])
     assert (stored["asset_code"], stored["category"], stored["channel"], stored["title"]) == \
@@ -276,14 +323,14 @@ def test_deliver_webhook_creates_the_record_as_the_channel(rt: Runtime, customer
 ])
 def test_deliver_webhook_refuses_non_objects(rt: Runtime, body: bytes, message: str) -> None:
     with pytest.raises(BadMessage) as err:
-        deliver_webhook(rt, "wechat", body, sign(SECRET, body))
+        deliver_webhook(rt, "wechat", body, now_signed(body))
     assert err.value.message == message
 
 
 def test_invalid_webhook_raises_field_errors_and_writes_nothing(rt: Runtime) -> None:
     body = '{"联系电话": "12345", "客户编号": 99}'.encode()
     with pytest.raises(ValidationError) as err:
-        deliver_webhook(rt, "wechat", body, sign(SECRET, body))
+        deliver_webhook(rt, "wechat", body, now_signed(body))
     fields = {e.field for e in err.value.errors}
     assert {"contact_phone", "location"} <= fields
     assert count(rt, rt.tables["work_order"]) == 0 and count(rt, outbox) == 0
@@ -294,7 +341,7 @@ def test_deliver_email_stores_accepted_attachments_in_the_mapped_field(
     raw = make_email(f"客户编号: {customer}\n位置: 31.2,121.5\n设备编号: ac-9\n\n外机漏水。",
                      subject="  空调漏水 ", attachments=[("a.png", "image/png", PNG),
                                                      ("报价.pdf", "application/pdf", b"%PDF-1")])
-    delivery = deliver_email(rt, "email", raw, sign(SECRET, raw))
+    delivery = deliver_email(rt, "email", raw, now_signed(raw))
     assert delivery.skipped == ["from", "attachment 报价.pdf: application/pdf not accepted "
                                 "by photos"]
     stored = rt.records.get(SYSTEM_ACTOR, "work_order", delivery.record["id"])
@@ -310,7 +357,7 @@ def test_deliver_email_stores_accepted_attachments_in_the_mapped_field(
 def test_invalid_email_removes_its_attachments_again(rt: Runtime) -> None:
     raw = make_email("没有客户编号和位置", attachments=[("a.png", "image/png", PNG)])
     with pytest.raises(ValidationError) as err:
-        deliver_email(rt, "email", raw, sign(SECRET, raw))
+        deliver_email(rt, "email", raw, now_signed(raw))
     assert {"customer", "location"} <= {e.field for e in err.value.errors}
     assert count(rt, files) == 0 and count(rt, rt.tables["work_order"]) == 0
 
@@ -322,4 +369,49 @@ def test_email_larger_than_the_upload_limit_is_refused_before_parsing(
     monkeypatch.setattr(rt, "settings", replace(rt.settings, max_upload_mb=0.001))
     raw = make_email("x" * 2000)
     with pytest.raises(MessageTooLarge, match="larger than 0.001 MB"):
-        deliver_email(rt, "email", raw, sign(SECRET, raw))
+        deliver_email(rt, "email", raw, now_signed(raw))
+
+
+# ------------------------------------------------------------------ the documented scheme
+
+
+def test_the_worked_example_in_the_operations_guide_is_what_sign_computes() -> None:
+    docs = (REFERENCE.parents[1] / "docs" / "operations.md").read_text("utf-8")
+    block = docs.split("<!-- signature-example -->\n```\n", 1)[1].split("```", 1)[0]
+    # label in the first 17 columns, the value after it
+    rows = {line[:17].strip(): line[17:] for line in block.splitlines()}
+    secret, t, key = rows["secret"], int(rows["t"]), rows["Idempotency-Key"]
+    body = rows["body"].encode("utf-8")
+    assert len(body) == 56 and "The body is the 56 UTF-8 bytes shown" in docs
+    assert rows["signed payload"].encode("utf-8") == signed_payload(t, key, body)
+    header = rows["header"]
+    assert header == "X-Wechat-Signature: " + sign(secret.encode(), body, timestamp=t, key=key)
+    digest = header.rsplit("v1=", 1)[1]
+    assert f"# SHA2-256(stdin)= {digest}" in docs  # the shell example's output
+
+
+# ------------------------------------------------------------------ repeats and the window
+
+
+def test_the_same_bytes_are_a_repeat_within_the_window_only(
+        rt: Runtime, customer: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    start = datetime.now(UTC)
+    monkeypatch.setattr(rt, "clock", lambda: start)
+    body = json.dumps({"客户编号": customer, "位置": "31.2,121.5"}).encode()
+
+    def send(key: str) -> channels.Delivery:
+        at = rt.clock().timestamp()
+        return deliver_webhook(rt, "wechat", body, sign(SECRET, body, timestamp=int(at),
+                                                         key=key), key)
+
+    first = send("k-1")
+    assert not first.duplicate
+    again = send("k-2")  # same bytes, new key, within the window: the same record
+    assert again.duplicate and again.record["id"] == first.record["id"]
+    monkeypatch.setattr(rt, "clock", lambda: start + timedelta(seconds=301))
+    later = send("k-3")  # the same text five minutes later is a new message
+    assert not later.duplicate and later.record["id"] != first.record["id"]
+    assert send("k-1").record["id"] == first.record["id"]  # a key is remembered for ever
+    assert count(rt, rt.tables["work_order"]) == 2

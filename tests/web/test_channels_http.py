@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -16,6 +15,7 @@ from sqlalchemy import func, select
 
 from dispatchflow.dsl.compiler import App, compile_bundle
 from dispatchflow.platform.actors import SYSTEM_ACTOR
+from dispatchflow.platform.channel_signatures import sign
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.db import audit_log, files, outbox
 from dispatchflow.platform.files import load_file
@@ -94,9 +94,12 @@ def count(rt: Runtime, table: Any) -> int:
 
 
 def signed(body: bytes, header: str = "X-Wechat-Signature", secret: str = SECRET,
-           **extra: str) -> dict[str, str]:
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return {header: f"sha256={digest}", **extra}
+           at: float | None = None, **extra: str) -> dict[str, str]:
+    """Headers of a request signed at ``at`` (default now); ``extra`` may hold an
+    Idempotency-Key, which the signature covers."""
+    stamp = int(time.time() if at is None else at)
+    value = sign(secret.encode(), body, timestamp=stamp, key=extra.get("Idempotency-Key", ""))
+    return {header: value, **extra}
 
 
 def wechat_body(cid: int, **changes: Any) -> bytes:
@@ -141,8 +144,10 @@ def test_signed_webhook_creates_the_mapped_record(any_rt: Runtime) -> None:
 
 @pytest.mark.parametrize("headers, detail", [
     ({}, "missing X-Wechat-Signature header"),
-    ({"X-Wechat-Signature": "sha256=" + "0" * 64},
+    ({"X-Wechat-Signature": f"t={int(time.time())},v1=" + "0" * 64},
      "the X-Wechat-Signature signature does not match the body"),
+    ({"X-Wechat-Signature": "sha256=" + "0" * 64},
+     "the X-Wechat-Signature header is not of the form t=<unix time>,v1=<hex HMAC-SHA256>"),
     ({"X-Dispatchflow-Signature": "wrong header"}, "missing X-Wechat-Signature header"),
 ])
 def test_missing_or_wrong_signature_is_401_and_writes_nothing(
@@ -320,3 +325,23 @@ def test_a_repeated_email_keeps_one_record_and_one_file(client: Any, rt: Runtime
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.get_json()["id"] == first.get_json()["id"]
     assert count(rt, files) == 1 and count(rt, rt.tables["work_order"]) == 1
+
+
+# ------------------------------------------------------------------ signed time and key
+
+
+def test_an_email_signed_too_long_ago_is_401_and_stores_nothing(client: Any, rt: Runtime) -> None:
+    raw = make_email(customer(rt), [("热水器.png", "image/png", PNG)])
+    res = post_email(client, raw, signed(raw, "X-Dispatchflow-Signature", at=time.time() - 600))
+    assert res.status_code == 401 and res.mimetype == PROBLEM
+    assert "refused as a possible replay" in res.get_json()["detail"]
+    assert count(rt, files) == 0 and count(rt, rt.tables["work_order"]) == 0
+
+
+def test_an_idempotency_key_with_a_dot_is_400(client: Any, rt: Runtime) -> None:
+    body = wechat_body(customer(rt))
+    res = post_webhook(client, body, signed(body, **{"Idempotency-Key": "msg.7"}))
+    assert res.status_code == 400 and res.mimetype == PROBLEM
+    assert res.get_json()["detail"].startswith("the Idempotency-Key header must be 1-190 "
+                                               "characters")
+    assert count(rt, rt.tables["work_order"]) == 0

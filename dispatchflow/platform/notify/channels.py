@@ -13,11 +13,18 @@ Configuration comes from the environment, read when a transport is built:
   ``dispatchflow@localhost``), ``DISPATCHFLOW_SMTP_STARTTLS`` and
   ``DISPATCHFLOW_SMTP_SSL`` (``1``/``true``/``yes``). Multipart text + HTML, UTF-8.
 * webhook: the URL is in the variable the notification names
-  (``webhook_url_env``); ``DISPATCHFLOW_WEBHOOK_SECRET`` signs the body:
+  (``webhook_url_env``, which must start with :data:`WEBHOOK_URL_PREFIX`);
+  ``DISPATCHFLOW_WEBHOOK_SECRET`` signs the body:
   ``X-Dispatchflow-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes>``.
   The body (JSON, UTF-8) carries a ``timestamp`` (also sent as
-  ``X-Dispatchflow-Timestamp``) so receivers can refuse replays. Redirects are not
-  followed; 408, 425, 429 and 5xx are retried, other 4xx are not.
+  ``X-Dispatchflow-Timestamp``) so receivers can refuse replays. The destination
+  must pass the policy of :mod:`.destinations` (public addresses, plus
+  ``DISPATCHFLOW_WEBHOOK_ALLOW``). Redirects are not followed; 408, 425, 429 and
+  5xx are retried, other 4xx are not.
+
+A transport class may say what it lacks without sending
+(``configuration_error(env, address)``); a channel lacking its configuration
+raises a DeliveryError marked ``unconfigured``.
 * inbox: a row in ``df_inbox`` per message (idempotent per delivery).
 """
 
@@ -44,6 +51,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from .. import defaults
+from ..config import WEBHOOK_ALLOW_ENV
+from .addresses import refusal, single_address
+from .destinations import AllowList, Destination, check_destination, pinned_handlers
 from .errors import DeliveryError
 from .tables import inbox
 
@@ -54,6 +64,11 @@ DELIVERY_HEADER = "X-Dispatchflow-Delivery"
 
 #: Environment variable holding the webhook signing secret.
 WEBHOOK_SECRET_ENV = "DISPATCHFLOW_WEBHOOK_SECRET"
+
+
+#: The only variables a notification's ``webhook_url_env`` may name start with this
+#: (so a bundle cannot make the workers read, and POST to, other settings).
+WEBHOOK_URL_PREFIX = "DISPATCHFLOW_WEBHOOK_URL_"
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -127,6 +142,7 @@ class EmailTransport:
 
     def __init__(self, engine: Engine | None = None, env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env
+        self.env = env
         self.host = env.get("DISPATCHFLOW_SMTP_HOST", "")
         self.starttls = env.get("DISPATCHFLOW_SMTP_STARTTLS", "").lower() in _TRUE
         self.use_ssl = env.get("DISPATCHFLOW_SMTP_SSL", "").lower() in _TRUE
@@ -140,6 +156,9 @@ class EmailTransport:
         """The MIME message (multipart/alternative: text, then HTML)."""
         if not message.address:
             raise DeliveryError("the message has no e-mail address", retryable=False)
+        if single_address(message.address) is None:
+            raise DeliveryError(refusal(message.address, "the recipient address"),
+                                retryable=False)
         domain = self.sender.rpartition("@")[2] or "localhost"
         mail = EmailMessage()
         mail["Subject"] = message.subject
@@ -157,11 +176,20 @@ class EmailTransport:
         mail.add_alternative(html_document(message), subtype="html", charset="utf-8")
         return mail
 
+    @staticmethod
+    def configuration_error(env: Mapping[str, str], address: str | None) -> DeliveryError | None:
+        """What e-mail lacks in ``env`` (an ``unconfigured`` error), or None."""
+        if env.get("DISPATCHFLOW_SMTP_HOST"):
+            return None
+        return DeliveryError("e-mail is not configured: DISPATCHFLOW_SMTP_HOST is not set",
+                             retryable=False, unconfigured=True,
+                             hint="set DISPATCHFLOW_SMTP_HOST (and DISPATCHFLOW_SMTP_FROM) for "
+                                  "the workers")
+
     def send(self, message: Message, now: datetime) -> Receipt:
-        if not self.host:
-            raise DeliveryError("e-mail is not configured: DISPATCHFLOW_SMTP_HOST is not set",
-                                retryable=False, hint="set DISPATCHFLOW_SMTP_HOST (and "
-                                "DISPATCHFLOW_SMTP_FROM) for the workers")
+        problem = self.configuration_error(self.env, message.address)
+        if problem is not None:
+            raise problem
         mail = self.build(message, now)
         timeout = defaults.NOTIFY_SMTP_TIMEOUT
         try:
@@ -229,21 +257,53 @@ class WebhookTransport:
         return json.dumps(document, ensure_ascii=False, separators=(",", ":"),
                           sort_keys=True).encode("utf-8")
 
-    def send(self, message: Message, now: datetime) -> Receipt:
-        var = message.address or ""
-        url = self.env.get(var, "")
+    @staticmethod
+    def configuration_error(env: Mapping[str, str], address: str | None) -> DeliveryError | None:
+        """What a webhook to the URL in variable ``address`` lacks in ``env``, or None.
+
+        A variable outside :data:`WEBHOOK_URL_PREFIX` is refused (not read); an unset
+        URL or secret, a URL that is not http(s) and a malformed allow-list are
+        ``unconfigured``.
+        """
+        var = address or ""
+        if not var.startswith(WEBHOOK_URL_PREFIX):
+            return DeliveryError(f"the webhook URL variable {var or '(none)'} does not start "
+                                 f"with {WEBHOOK_URL_PREFIX}: it is not read", retryable=False,
+                                 hint=f"rename webhook_url_env to {WEBHOOK_URL_PREFIX}<NAME> in "
+                                      "the notification and publish again")
+        url = env.get(var, "")
         if not url:
-            raise DeliveryError(f"the webhook URL variable {var or '(none)'} of notification "
-                                f"'{message.notification}' is not set", retryable=False,
-                                hint=f"set {var} for the workers")
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise DeliveryError(f"the webhook URL in {var} must start with https:// or http://",
-                                retryable=False)
-        secret = self.env.get(WEBHOOK_SECRET_ENV, "")
-        if not secret:
-            raise DeliveryError(f"webhooks are not signed: {WEBHOOK_SECRET_ENV} is not set",
-                                retryable=False, hint=f"set {WEBHOOK_SECRET_ENV} for the workers "
-                                "and give the receiver the same secret")
+            return DeliveryError(f"the webhook URL variable {var} is not set", retryable=False,
+                                 unconfigured=True, hint=f"set {var} for the workers")
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+            return DeliveryError(f"the webhook URL in {var} must start with https:// or "
+                                 "http:// and name a host", retryable=False, unconfigured=True)
+        if not env.get(WEBHOOK_SECRET_ENV):
+            return DeliveryError(f"webhooks are not signed: {WEBHOOK_SECRET_ENV} is not set",
+                                 retryable=False, unconfigured=True,
+                                 hint=f"set {WEBHOOK_SECRET_ENV} for the workers and give the "
+                                      "receiver the same secret")
+        try:
+            AllowList.parse(env.get(WEBHOOK_ALLOW_ENV), WEBHOOK_ALLOW_ENV)
+        except DeliveryError as exc:
+            return exc
+        return None
+
+    def destination(self, url: str) -> Destination:
+        """The checked destination of ``url`` (raises DeliveryError when refused)."""
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return check_destination(parts.hostname or "", port,
+                                 AllowList.parse(self.env.get(WEBHOOK_ALLOW_ENV),
+                                                 WEBHOOK_ALLOW_ENV))
+
+    def send(self, message: Message, now: datetime) -> Receipt:
+        problem = self.configuration_error(self.env, message.address)
+        if problem is not None:
+            raise problem
+        url = self.env[message.address or ""]
+        secret = self.env[WEBHOOK_SECRET_ENV]
+        destination = self.destination(url)
         body = self.body(message, now)
         request = urllib.request.Request(url, data=body, method="POST", headers={
             "Content-Type": "application/json; charset=utf-8",
@@ -252,7 +312,7 @@ class WebhookTransport:
             TIMESTAMP_HEADER: str(int(now.timestamp())),
             DELIVERY_HEADER: str(message.delivery_id),
         })
-        opener = urllib.request.build_opener(_NoRedirect)
+        opener = urllib.request.build_opener(_NoRedirect, *pinned_handlers(destination))
         try:
             with opener.open(request, timeout=defaults.NOTIFY_WEBHOOK_TIMEOUT) as response:
                 status = int(response.status)

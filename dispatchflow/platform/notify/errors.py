@@ -34,10 +34,14 @@ class DeliveryError(NotificationError):
     ``retryable`` says whether trying again later may help (a timeout, a 5xx, an
     SMTP 4xx) or not (a 4xx from the webhook, a refused address, missing
     configuration); ``status`` is the HTTP or SMTP status code when there is one.
+    ``unconfigured`` marks a channel lacking its configuration (no SMTP host, an
+    unset webhook URL or secret): its messages are held, not retried (see
+    :func:`~.service.deliver`).
     """
 
     def __init__(self, message: str, *, retryable: bool, status: int | None = None,
-                 hint: str | None = None) -> None:
+                 hint: str | None = None, unconfigured: bool = False) -> None:
         super().__init__(message, hint=hint)
-        self.retryable = retryable
+        self.retryable = retryable and not unconfigured
         self.status = status
+        self.unconfigured = unconfigured

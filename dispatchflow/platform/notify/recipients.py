@@ -18,10 +18,15 @@ Entries, as ``notifications/*.yaml`` writes them:
 A user's e-mail address is the ``email`` attribute, the message language the
 ``locale`` attribute (else the app's default locale). Recipients are deduplicated
 by user (or address), in the order the entries list them.
+
+An address must be exactly one plain address (:mod:`.addresses`): a value such as
+``a@x.com, b@y.com`` is refused with a logged reason, and the e-mail channel plans
+a ``suppressed`` row carrying it, so the record's history says who was not told.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,11 +43,14 @@ from ...forms.messages import normalize_locale
 from ..db import users
 from ..sql_filter import RecordView, RefView
 from ..users import actor_from_row
+from .addresses import refusal, single_address
 
 if TYPE_CHECKING:
     from ..authz import Authorizer
 
 Resolve = Callable[[str, Any], "Mapping[str, Any] | None"]
+
+log = logging.getLogger(__name__)
 
 #: The user attribute holding an e-mail address, and the one holding a language.
 EMAIL_ATTRIBUTE = "email"
@@ -55,17 +63,25 @@ CUSTOMER_EMAIL_FIELD = "email"
 
 @dataclass(frozen=True)
 class Recipient:
-    """One person (or bare address) to notify: ``user_id`` or ``email`` or both."""
+    """One person (or bare address) to notify: ``user_id`` or ``email`` or both.
+
+    ``refused`` says why an address found for the recipient is not used (then
+    ``email`` is None).
+    """
 
     user_id: str | None
     name: str
     email: str | None
     locale: str
+    refused: str | None = None
 
     @property
     def key(self) -> str:
-        """What identifies the recipient in delivery rows: the user id, else the address."""
-        return self.user_id or self.email or ""
+        """What identifies the recipient in delivery rows: the user id, else the address
+        (the refused value for a bare address that was refused)."""
+        if self.user_id or self.email:
+            return self.user_id or self.email or ""
+        return f"refused:{self.name}"[:320] if self.refused else ""
 
 
 @dataclass(frozen=True)
@@ -102,9 +118,23 @@ class RecipientResolver:
     def recipient(self, row: Any) -> Recipient:
         attrs = dict(row.attributes or {})
         email = attrs.get(EMAIL_ATTRIBUTE)
-        return Recipient(row.id, row.name, str(email) if email else None,
+        address = single_address(email) if email else None
+        refused = refusal(email, f"user '{row.id}': the e-mail attribute") \
+            if email and address is None else None
+        if refused:
+            log.warning("notification recipient: %s", refused)
+        return Recipient(row.id, row.name, address,
                          normalize_locale(attrs.get(LOCALE_ATTRIBUTE),
-                                          self.app.default_locale))
+                                          self.app.default_locale), refused)
+
+    def bare_address(self, value: Any, name: str, whose: str) -> list[Recipient]:
+        """A recipient without a user account: ``value`` if it is one address."""
+        address = single_address(value)
+        if address is not None:
+            return [Recipient(None, name, address, self.app.default_locale)]
+        reason = refusal(value, whose)
+        log.warning("notification recipient: %s", reason)
+        return [Recipient(None, str(value), None, self.app.default_locale, reason)]
 
     def resolve_all(self, entries: Iterable[Mapping[str, Any]], entity: str,
                     record: Mapping[str, Any], view: RecordView,
@@ -168,7 +198,7 @@ class RecipientResolver:
             return self.linked_to(entity, rid)
         text = str(value).strip()
         if "@" in text:
-            return [Recipient(None, text, text, self.app.default_locale)]
+            return self.bare_address(text, text, "the field value")
         return self.by_user_id(text)
 
     def customer_of(self, entity: str, view: RecordView) -> list[Recipient]:
@@ -188,8 +218,8 @@ class RecipientResolver:
         email = customer.get(CUSTOMER_EMAIL_FIELD) \
             if CUSTOMER_EMAIL_FIELD in self.app.entities[target].fields else None
         if email and "@" in str(email):
-            name = str(customer.get("name") or email)
-            return [Recipient(None, name, str(email), self.app.default_locale)]
+            return self.bare_address(str(email), str(customer.get("name") or email),
+                                     "the customer's e-mail field")
         return []
 
 

@@ -14,7 +14,8 @@ a ``notify`` effect):
    sends it outside any transaction, logs the attempt, and records the outcome:
    ``sent``; ``pending`` again with ``next_attempt_at`` after a retryable failure
    (waits ``defaults.NOTIFY_RETRY_BACKOFF``); ``failed`` after a permanent one or
-   ``defaults.NOTIFY_MAX_ATTEMPTS`` attempts.
+   ``defaults.NOTIFY_MAX_ATTEMPTS`` attempts; ``unconfigured`` when the channel
+   lacks its configuration (see :mod:`.unconfigured`).
 
 Planning rules, all decided from the event time ``now`` (never the wall clock),
 so replaying an event plans the same rows:
@@ -41,7 +42,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -69,10 +70,12 @@ from .tables import (
     SENDING,
     SENT,
     SUPPRESSED,
+    UNCONFIGURED,
     attempts,
     notifications,
 )
 from .templates import RenderedMessage, render_message
+from .unconfigured import report_once
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
@@ -161,15 +164,16 @@ def _targets(channel: str, spec: NotificationSpec, people: list[Recipient],
     """One target per recipient of ``channel`` (one in all for the webhook)."""
     if channel == "webhook":
         env = spec.webhook_env or ""
-        listed = [{"user_id": p.user_id, "name": p.name, "locale": p.locale} for p in people]
+        listed = [{"user_id": p.user_id, "name": p.name, "locale": p.locale} for p in people
+                  if p.user_id or not p.refused]
         return [_Target(channel, f"webhook:{env}", None, env, default_locale, env,
                         payload={"recipients": listed})]
     out = []
     for p in people:
         if channel == "email":
             out.append(_Target(channel, p.key, p.user_id, p.email, p.locale, p.name,
-                               None if p.email else f"user '{p.user_id}' has no e-mail address "
-                               "(user attribute 'email')"))
+                               None if p.email else p.refused or f"user '{p.user_id}' has no "
+                               "e-mail address (user attribute 'email')"))
         elif p.user_id:
             out.append(_Target(channel, p.user_id, p.user_id, None, p.locale, p.name))
     return out
@@ -353,9 +357,18 @@ def deliver(engine: Engine, delivery_id: int, now: datetime,
         address=row["address"], locale=row["locale"], subject=composed.subject,
         text=composed.text, html=composed.html, severity=row["severity"], cause=row["cause"],
         created_at=_utc(row["created_at"]), items=composed.items, payload=payload)
-    ok, retryable, status_code, detail = _send(engine, message, at, transports)
+    ok, retryable, status_code, detail, unconfigured = _send(engine, message, at, transports)
     number = int(row["attempts"])
     values: dict[str, Any] = {"claim_token": None}
+    if unconfigured:
+        # Held, not an attempt: once configured, it gets all its attempts.
+        report_once(unconfigured)
+        values.update(status=UNCONFIGURED, attempts=number - 1, last_error=detail)
+        with engine.begin() as conn:
+            done = conn.execute(update(N).where(N.c.id == delivery_id)
+                                .where(N.c.claim_token == token).values(**values)).rowcount
+            return UNCONFIGURED if done else str(conn.execute(
+                select(N.c.status).where(N.c.id == delivery_id)).scalar_one())
     if ok:
         values.update(status=SENT, sent_at=at, active_key=None, last_error=None,
                       digest_of=[int(r["id"]) for r in attached] or None)
@@ -381,22 +394,32 @@ def deliver(engine: Engine, delivery_id: int, now: datetime,
     return str(final)
 
 
+class _Outcome(NamedTuple):
+    ok: bool
+    retryable: bool
+    status: int | None
+    detail: str
+    unconfigured: str = ""  # what the channel lacks (the error's message), if that is it
+
+
 def _send(engine: Engine, message: Message, at: datetime,
-          transports: Mapping[str, Transport] | None) -> tuple[bool, bool, int | None, str]:
-    """(ok, retryable, status code, detail) of one hand-over."""
+          transports: Mapping[str, Transport] | None) -> _Outcome:
+    """The outcome of one hand-over (an unconfigured channel is reported once, not here)."""
     try:
         transport = (transports or {}).get(message.channel) or \
             build_transport(message.channel, engine)
         receipt = transport.send(message, at)
     except DeliveryError as exc:
-        log.warning("notification delivery %s (%s) failed: %s", message.delivery_id,
-                    message.channel, exc)
-        return False, exc.retryable, exc.status, str(exc)
+        if not exc.unconfigured:
+            log.warning("notification delivery %s (%s) failed: %s", message.delivery_id,
+                        message.channel, exc)
+        return _Outcome(False, exc.retryable, exc.status, str(exc),
+                        exc.message if exc.unconfigured else "")
     except Exception as exc:  # noqa: BLE001 - a transport bug must not lose the message
         log.exception("notification delivery %s (%s) crashed", message.delivery_id,
                       message.channel)
-        return False, True, None, f"{type(exc).__name__}: {exc}"
-    return True, False, receipt.status, receipt.detail
+        return _Outcome(False, True, None, f"{type(exc).__name__}: {exc}")
+    return _Outcome(True, False, receipt.status, receipt.detail)
 
 
 def deliveries_for(conn: Connection, entity: str, record_id: int) -> list[dict[str, Any]]:

@@ -14,10 +14,12 @@ sent         handed over to the transport (``sent_at``)
 failed       gave up: a permanent error or ``defaults.NOTIFY_MAX_ATTEMPTS``
 digested     part of the held digest ``digest_parent``; sent with it
 suppressed   nothing to send to (e.g. the recipient has no e-mail address)
+unconfigured the channel lacks its configuration (no SMTP host, webhook URL or
+             secret): held, not retried; released when a worker starts with it
 ===========  ===============================================================
 
 ``dedupe_key`` names (notification, record, channel, recipient); ``active_key``
-carries it while the row is pending, held, sending or digested and is NULL
+carries it while the row is pending, held, sending, digested or unconfigured and is NULL
 otherwise, and is unique: the database itself refuses a second live copy of
 the same message, even from two workers at once.
 """
@@ -42,11 +44,11 @@ from ..db import SYSTEM, JSONType
 _ID = BigInteger().with_variant(Integer, "sqlite")
 
 #: Delivery statuses (see module docs).
-PENDING, HELD, SENDING, SENT, FAILED, DIGESTED, SUPPRESSED = (
-    "pending", "held", "sending", "sent", "failed", "digested", "suppressed")
+PENDING, HELD, SENDING, SENT, FAILED, DIGESTED, SUPPRESSED, UNCONFIGURED = (
+    "pending", "held", "sending", "sent", "failed", "digested", "suppressed", "unconfigured")
 
 #: Statuses during which a row blocks a duplicate (``active_key`` is set).
-LIVE_STATUSES = (PENDING, HELD, SENDING, DIGESTED)
+LIVE_STATUSES = (PENDING, HELD, SENDING, DIGESTED, UNCONFIGURED)
 
 notifications = Table(
     "df_notifications", SYSTEM,

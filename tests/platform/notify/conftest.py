@@ -8,11 +8,8 @@ PostgreSQL being down fails the tests, it never skips them.
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from notify_world import (
@@ -21,9 +18,10 @@ from notify_world import (
     WebhookServer,
     World,
     compile_variant,
-    free_port,
     make_world,
 )
+from notify_world import smtp_server as smtp_controller
+from notify_world import webhook_server as webhook_receiver
 
 from dispatchflow.dsl.compiler import App
 from dispatchflow.platform.config import Settings
@@ -58,44 +56,12 @@ def world(rt: Runtime) -> World:
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[int, SmtpSink]]:
     """A real SMTP server on 127.0.0.1: (port, sink of received envelopes)."""
-    from aiosmtpd.controller import Controller
-
-    sink = SmtpSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield controller.port, sink
-    finally:
-        controller.stop()
+    with smtp_controller() as server:
+        yield server
 
 
 @pytest.fixture
 def webhook_server() -> Iterator[WebhookServer]:
     """An HTTP server on 127.0.0.1 recording POSTs; queue status codes in ``statuses``."""
-    requests: list[tuple[dict[str, str], bytes]] = []
-    statuses: list[int] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-            status = statuses.pop(0) if statuses else 200
-            reply = b'{"ok": true}' if status < 400 else b"boom"
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield WebhookServer(f"http://127.0.0.1:{server.server_address[1]}/hook", requests,
-                            statuses)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with webhook_receiver() as server:
+        yield server

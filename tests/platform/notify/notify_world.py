@@ -4,9 +4,13 @@ and the test servers' helpers. (A plain module, not conftest: test modules impor
 
 from __future__ import annotations
 
+import http.server
 import json
 import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -194,6 +198,20 @@ class SmtpSink:
         return "250 OK"
 
 
+@contextmanager
+def smtp_server() -> Iterator[tuple[int, SmtpSink]]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1: (port, sink of received envelopes)."""
+    from aiosmtpd.controller import Controller
+
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield controller.port, sink
+    finally:
+        controller.stop()
+
+
 @dataclass
 class WebhookServer:
     """An HTTP server recording POSTs and answering with the queued status codes."""
@@ -204,6 +222,38 @@ class WebhookServer:
 
     def json(self, i: int = -1) -> Any:
         return json.loads(self.requests[i][1].decode("utf-8"))
+
+
+@contextmanager
+def webhook_server() -> Iterator[WebhookServer]:
+    """An HTTP server on 127.0.0.1 recording POSTs; queue status codes in ``statuses``."""
+    requests: list[tuple[dict[str, str], bytes]] = []
+    statuses: list[int] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            status = statuses.pop(0) if statuses else 200
+            reply = b'{"ok": true}' if status < 400 else b"boom"
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield WebhookServer(f"http://127.0.0.1:{server.server_address[1]}/hook", requests,
+                            statuses)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 

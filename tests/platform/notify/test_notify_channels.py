@@ -84,21 +84,27 @@ def test_an_unreachable_smtp_server_is_retried(world: World) -> None:
     assert row["last_error"].startswith("cannot reach the SMTP server 127.0.0.1:")
 
 
-def test_email_without_configuration_fails_with_a_hint(world: World) -> None:
+def test_email_without_configuration_is_held_as_unconfigured_with_a_hint(world: World) -> None:
     email_id = by_channel(world, world.plan("escalation", world.order()), "email")
     transport = EmailTransport(world.rt.engine, {})
-    assert deliver(world.rt.engine, email_id, MONDAY_10, {"email": transport}) == "failed"
-    assert world.rows(id=email_id)[0]["last_error"] == (
+    assert deliver(world.rt.engine, email_id, MONDAY_10, {"email": transport}) == \
+        "unconfigured"
+    row = world.rows(id=email_id)[0]
+    assert row["last_error"] == (
         "e-mail is not configured: DISPATCHFLOW_SMTP_HOST is not set (hint: set "
         "DISPATCHFLOW_SMTP_HOST (and DISPATCHFLOW_SMTP_FROM) for the workers)")
+    assert row["attempts"] == 0 and row["next_attempt_at"] is None
 
 
 # ------------------------------------------------------------------ webhook
 
 
 def webhook(world: World, server: WebhookServer, **env: str) -> WebhookTransport:
-    return WebhookTransport(world.rt.engine, {"WECHAT_TEMPLATE_WEBHOOK_URL": server.url,
-                                              "DISPATCHFLOW_WEBHOOK_SECRET": SECRET, **env})
+    """The transport posting to the test server (on loopback: allowed explicitly)."""
+    return WebhookTransport(world.rt.engine, {
+        "DISPATCHFLOW_WEBHOOK_URL_WECHAT_TEMPLATE": server.url,
+        "DISPATCHFLOW_WEBHOOK_SECRET": SECRET, "DISPATCHFLOW_WEBHOOK_ALLOW": "127.0.0.1",
+        **env})
 
 
 def test_webhook_posts_signed_json(world: World, webhook_server: WebhookServer) -> None:
@@ -159,20 +165,25 @@ def test_which_webhook_answers_are_retried(world: World, webhook_server: Webhook
                    {"webhook": webhook(world, webhook_server)}) == outcome
 
 
-@pytest.mark.parametrize("env, message", [
+@pytest.mark.parametrize("env, message, status", [
     ({"DISPATCHFLOW_WEBHOOK_SECRET": ""}, "webhooks are not signed: "
-     "DISPATCHFLOW_WEBHOOK_SECRET is not set"),
-    ({"WECHAT_TEMPLATE_WEBHOOK_URL": ""}, "the webhook URL variable "
-     "WECHAT_TEMPLATE_WEBHOOK_URL of notification 'customer_status_update' is not set"),
-    ({"WECHAT_TEMPLATE_WEBHOOK_URL": "file:///etc/passwd"}, "the webhook URL in "
-     "WECHAT_TEMPLATE_WEBHOOK_URL must start with https:// or http://"),
+     "DISPATCHFLOW_WEBHOOK_SECRET is not set", "unconfigured"),
+    ({"DISPATCHFLOW_WEBHOOK_URL_WECHAT_TEMPLATE": ""}, "the webhook URL variable "
+     "DISPATCHFLOW_WEBHOOK_URL_WECHAT_TEMPLATE is not set", "unconfigured"),
+    ({"DISPATCHFLOW_WEBHOOK_URL_WECHAT_TEMPLATE": "file:///etc/passwd"}, "the webhook URL in "
+     "DISPATCHFLOW_WEBHOOK_URL_WECHAT_TEMPLATE must start with https:// or http://",
+     "unconfigured"),
+    ({"DISPATCHFLOW_WEBHOOK_ALLOW": "10.0.0.0/8,not a host"}, "DISPATCHFLOW_WEBHOOK_ALLOW: "
+     "'not a host' is neither a network", "unconfigured"),
+    ({"DISPATCHFLOW_WEBHOOK_ALLOW": ""}, "webhook destination refused: 127.0.0.1 resolves "
+     "to 127.0.0.1 (loopback)", "failed"),
 ])
-def test_webhook_configuration_errors_fail_without_sending(
+def test_webhook_configuration_errors_send_nothing(
         world: World, webhook_server: WebhookServer, env: dict[str, str],
-        message: str) -> None:
+        message: str, status: str) -> None:
     hook_id = by_channel(world, world.plan("customer_status_update", world.order()), "webhook")
     assert deliver(world.rt.engine, hook_id, MONDAY_10,
-                   {"webhook": webhook(world, webhook_server, **env)}) == "failed"
+                   {"webhook": webhook(world, webhook_server, **env)}) == status
     assert world.rows(id=hook_id)[0]["last_error"].startswith(message)
     assert webhook_server.requests == []
 
