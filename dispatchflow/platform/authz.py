@@ -14,6 +14,12 @@ asks an :class:`Authorizer` (one per app version, see :func:`authorizer_for`):
   expression and agree row for row (see :mod:`.sql_filter`).
 * :meth:`~Authorizer.readable_fields`, :meth:`~Authorizer.writable_fields` and
   :meth:`~Authorizer.mask`: field-level access, sensitive fields included.
+  ``mask`` is the one mask every response passes through: it recurses into
+  embedded linked records with their own entity's field rules and row filter
+  (a linked record the actor may not read is cut to its id).
+* :meth:`~Authorizer.filter_clause`: an API ``?filter=`` in SQL, refused on
+  unreadable fields, with the row filter of every entity it reads through
+  applied at each reference hop.
 
 Field rules, per role that grants the action: ``fields.read`` is a list or
 ``"*"``; absent, it is every field not marked ``sensitive``. A sensitive field
@@ -49,7 +55,8 @@ from ..dsl.model import EntityDef
 from ..dsl.values import coerce_value
 from ..errors import EvaluationError, PermissionDenied
 from .actors import Actor
-from .sql_filter import RecordBinder, Resolve, UnresolvedReference, to_sql
+from .record_views import RecordBinder, Resolve, UnresolvedReference
+from .sql_filter import to_sql
 from .storage import build_metadata, table_name
 
 #: The root names row filters use (roles.yaml): the row and the acting user.
@@ -294,15 +301,23 @@ class Authorizer:
                 self._cache[key] = found
         return found
 
-    def mask(self, actor: Actor, entity: str, record: Mapping[str, Any]) -> dict[str, Any]:
-        """``record`` with only the fields the actor may read (and ``row_version``).
+    def mask(self, actor: Actor, entity: str, record: Mapping[str, Any], *,
+             resolve: Resolve | None = None, now: datetime | None = None) -> dict[str, Any]:
+        """``record`` (an ``entity`` record) as ``actor`` may see it: the mask of every response.
 
-        An embedded (resolved) reference is masked by its own entity's rules, or
-        cut to ``{"id": ...}`` when the actor may not read that entity. Row
-        filters of embedded records are the caller's to check.
+        Keeps the fields the actor may read (and ``row_version``). A reference
+        value carrying an embedded record (a mapping with more than its id) is
+        masked the same way, recursively, by its own entity's field rules when
+        the actor may read that record (the entity's ``read`` and its row
+        filter, checked with ``resolve`` and ``now`` as in :meth:`row_allowed`);
+        otherwise it is cut to ``{"id": ...}``: the id the actor may already
+        read in the reference field, nothing of the record behind it. A row
+        filter that cannot be decided (no resolver, an evaluation error) cuts
+        too. The caller checks the row filter of ``record`` itself. Values are
+        returned as they are (convert with :func:`~.jsonvalues.json_value`).
         """
         readable = self.readable_fields(actor, entity)
-        fields = self.app.entities[entity].fields if entity in self.app.entities else {}
+        fields = self.entities[entity].fields if entity in self.entities else {}
         out: dict[str, Any] = {}
         for key, value in record.items():
             if key == "row_version":
@@ -310,11 +325,42 @@ class Authorizer:
             elif key in readable:
                 f = fields.get(key)
                 if f is not None and f.kind == "reference" and isinstance(value, Mapping):
-                    target = f.reference or ""
-                    value = self.mask(actor, target, value) \
-                        if self.can(actor, target, "read") else {"id": value.get("id")}
+                    value = self._embedded(actor, f.reference or "", value, resolve, now)
                 out[key] = value
         return out
+
+    def _embedded(self, actor: Actor, target: str, value: Mapping[str, Any],
+                  resolve: Resolve | None, now: datetime | None) -> dict[str, Any]:
+        """An embedded ``target`` record masked for ``actor``, or its id alone (:meth:`mask`)."""
+        cut = {"id": value.get("id")}
+        if set(value) <= {"id"} or target not in self.app.entities:
+            return cut
+        try:
+            visible = self.row_allowed(actor, target, "read", value, resolve=resolve, now=now)
+        except (UnresolvedReference, EvaluationError):
+            visible = False
+        return self.mask(actor, target, value, resolve=resolve, now=now) if visible else cut
+
+    def filter_clause(self, actor: Actor, entity: str, expr: ast.Expr, table: FromClause,
+                      tables: Mapping[str, FromClause], *,
+                      now: datetime | None = None) -> ColumnElement[bool]:
+        """The SQL of a ``?filter=`` condition (rooted at ``entity``) as ``actor`` may run it.
+
+        :meth:`require_filter` first (PermissionDenied on a field the actor
+        cannot read, at any hop); then every reference the condition reads
+        through applies the target entity's row filter for the actor, in the
+        same SQL: a linked record the actor may not read behaves as a missing
+        one (its fields are null), so which rows match reveals nothing of it.
+        """
+        self.require_filter(actor, entity, expr)
+        at = now or datetime.now(UTC)
+
+        def hop(target: str, alias: FromClause) -> ColumnElement[bool] | None:
+            return self.row_clause(actor, target, "read", alias, tables, now=at)
+
+        return to_sql(expr, record_root=entity, table=table, tables=tables,
+                      entities=self.entities, params={}, now=at, record_entity=entity,
+                      hop=hop)
 
     def require_filter(self, actor: Actor, entity: str, expr: ast.Expr) -> None:
         """Refuse a ``?filter=`` (rooted at ``entity``) that reads a field the actor cannot.

@@ -90,7 +90,20 @@ class RecordService:
         return rec
 
     def _present(self, actor: Actor, entity: EntityDef, rec: dict[str, Any]) -> dict[str, Any]:
-        return json_record(entity, rec, self.rt.authz.readable_fields(actor, entity.name))
+        return json_record(entity, self.rt.authz.mask(actor, entity.name, rec, now=self.rt.clock()))
+
+    def present(self, actor: Actor, entity_name: str, record: dict[str, Any]) -> dict[str, Any]:
+        """A record the actor may see, as JSON through the one mask (:meth:`Authorizer.mask`).
+
+        For records that embed linked records (an action's result): each is
+        masked by its own entity's rules, or cut to its id when its row filter
+        hides it from the actor (references it needs are read from the database).
+        """
+        entity = self._entity(entity_name)
+        with reading(self.rt.engine) as conn:
+            masked = self.rt.authz.mask(actor, entity_name, record,
+                                        resolve=self._resolver(conn), now=self.rt.clock())
+        return json_record(entity, masked)
 
     def _check_references(self, conn: Connection, entity: EntityDef,
                           values: dict[str, Any]) -> list[FieldError]:
@@ -145,7 +158,8 @@ class RecordService:
             table = self.rt.tables.get(entity)
             if table is None or record_id is None:
                 return None
-            row = conn.execute(select(table).where(table.c.id == record_id)).mappings().first()
+            row = conn.execute(select(table).where(table.c.id == record_id)
+                               .where(table.c.deleted_at.is_(None))).mappings().first()
             return None if row is None else self._record(self.rt.app.entities[entity], row)
         return resolve
 
@@ -224,7 +238,7 @@ class RecordService:
              cursor: str | None = None) -> Page:
         """A page of visible records: ``filter`` is a DSL condition, ``sort`` a field
         name (``-`` prefix for descending); ``cursor`` continues a previous page."""
-        from .sql_filter import parse_filter, to_sql
+        from .sql_filter import parse_filter
 
         entity = self._entity(entity_name)
         self.rt.authz.require(actor, entity_name, "read")
@@ -234,10 +248,8 @@ class RecordService:
         query = select(table).where(self._visible(actor, entity_name, "read"))
         if filter:
             expr = parse_filter(self.rt.app, entity_name, filter)
-            self.rt.authz.require_filter(actor, entity_name, expr)
-            query = query.where(to_sql(expr, record_root=entity_name, table=table,
-                                       tables=self.rt.tables, entities=self.rt.app.entities,
-                                       params={}, now=self.rt.clock()))
+            query = query.where(self.rt.authz.filter_clause(
+                actor, entity_name, expr, table, self.rt.tables, now=self.rt.clock()))
         descending = bool(sort and sort.startswith("-"))
         sort_field = (sort or "id").lstrip("-")
         if sort_field not in table.c or (sort_field not in readable and sort_field != "id"):

@@ -1,0 +1,36 @@
+"""Issue #22, finding 2: a flow action's response masked only the record's own fields.
+
+A technician's ``reject`` response carried ``customer.phone`` (technicians may
+not read it); a customer's ``cancel`` response carried the assigned
+technician's whole profile (customers may not read technicians) and
+``customer.tier`` (hidden from customers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from web.conftest import auth
+
+
+def test_a_technicians_reject_response_has_no_customer_phone(client, world, token_for) -> None:
+    order = world["orders"][0]
+    res = client.post(f"/api/v1/work_order/{order['id']}/actions/reject",
+                      headers=auth(token_for("technician", 0)))
+    assert res.status_code == 200, res.get_json()
+    customer: dict[str, Any] = res.get_json()["record"]["customer"]
+    assert customer["id"] == world["customers"][0]["id"]
+    assert "phone" not in customer
+    assert customer["name"] == "张伟"  # what the role may read stays
+
+
+def test_a_customers_cancel_response_has_no_technician_profile_or_tier(client, world,
+                                                                       token_for) -> None:
+    order = world["orders"][1]
+    res = client.post(f"/api/v1/work_order/{order['id']}/actions/cancel",
+                      headers=auth(token_for("customer", 1)), json={})
+    assert res.status_code == 200, res.get_json()
+    record = res.get_json()["record"]
+    assert record["assignee"] == {"id": world["techs"][1]["id"]}
+    assert "tier" not in record["customer"]
+    assert record["customer"]["phone"] == "13800000002"  # their own phone: readable
