@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from web.conftest import auth
+from . import api_world
+
+reference_app, rt, client, world, token_for = (api_world.reference_app, api_world.rt,
+                                               api_world.client, api_world.world,
+                                               api_world.token_for)
+auth = api_world.auth
 
 
 def test_a_technicians_reject_response_has_no_customer_phone(client, world, token_for) -> None:

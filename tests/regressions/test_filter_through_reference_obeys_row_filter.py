@@ -10,7 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from dispatchflow.platform.actors import SYSTEM_ACTOR
-from web.conftest import auth
+
+from . import api_world
+
+reference_app, rt, client, world, token_for = (api_world.reference_app, api_world.rt,
+                                               api_world.client, api_world.world,
+                                               api_world.token_for)
+auth = api_world.auth
 
 
 def _outsider_on_a_visible_order(rt: Any, world: dict[str, Any]) -> tuple[int, int]:
