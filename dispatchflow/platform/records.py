@@ -30,6 +30,7 @@ from ..errors import ConflictError, NotFoundError, ValidationError
 from ..forms.validation import FieldError, validate_payload
 from . import defaults
 from .actors import Actor
+from .candidate_masks import CandidateMask
 from .db import audit_log, reading, timeline
 from .jsonvalues import changes, json_record, json_value
 from .statements import INSERT_AUDIT, INSERT_EVENT, insert_returning
@@ -351,7 +352,8 @@ class RecordService:
     def timeline(self, actor: Actor, entity_name: str,
                  record_id: int) -> builtins.list[dict[str, Any]]:
         """What happened to a visible record, oldest first: changes (audit rows, masked
-        to readable fields) merged with the platform's entries (``df_timeline``)."""
+        to readable fields) merged with the platform's entries (``df_timeline``), whose
+        dispatch entries name no candidate the actor may not read (:mod:`.candidate_masks`)."""
         self._entity(entity_name)
         self.rt.authz.require(actor, entity_name, "read")
         readable = self.rt.authz.readable_fields(actor, entity_name)
@@ -369,9 +371,10 @@ class RecordService:
             "changes": {k: v for k, v in (r["changes"] or {}).items() if k in readable}})
             for r in rows]
         # What the platform did and why: rules that fired, flow steps, dispatch, SLA...
-        items.extend((as_utc(n["at"]), 1, n["id"], {
+        candidates = CandidateMask(self.rt, actor, entity_name)
+        items.extend((as_utc(n["at"]), 1, n["id"], candidates.note({
             "at": json_value(as_utc(n["at"])), "kind": n["kind"], "summary": n["summary"],
-            "detail": n["detail"] or {}}) for n in notes)
+            "detail": n["detail"] or {}})) for n in notes)
         items.sort(key=lambda item: item[:3])
         return [item[3] for item in items]
 
