@@ -103,7 +103,8 @@ class RecordService:
         entity = self._entity(entity_name)
         with reading(self.rt.engine) as conn:
             masked = self.rt.authz.mask(actor, entity_name, record,
-                                        resolve=self._resolver(conn), now=self.rt.clock())
+                                        resolve=self._resolver(conn), now=self.rt.clock(),
+                                        referrers=self._referrers(conn))
         return json_record(entity, masked)
 
     def _check_references(self, conn: Connection, entity: EntityDef,
@@ -164,6 +165,15 @@ class RecordService:
             return None if row is None else self._record(self.rt.app.entities[entity], row)
         return resolve
 
+    def _referrers(self, conn: Connection) -> Callable[[str, str, Any], list[dict[str, Any]]]:
+        """``rows_via`` lookups: the live ``entity`` records whose ``field`` holds an id."""
+        def referrers(entity: str, field: str, record_id: Any) -> list[dict[str, Any]]:
+            table = self.rt.tables[entity]
+            rows = conn.execute(select(table).where(table.c[field] == record_id)
+                                .where(table.c.deleted_at.is_(None))).mappings().all()
+            return [self._record(self.rt.app.entities[entity], r) for r in rows]
+        return referrers
+
     # ------------------------------------------------------------------ API
     def create(self, actor: Actor, entity_name: str, payload: Any, *, form: str | None = None,
                locale: str | None = None,
@@ -202,7 +212,8 @@ class RecordService:
                 raise ValidationError("the record is not valid", errors=ref_errors)
             candidate = {**values, "tags": [], "created_by": actor.user_id}
             if not self.rt.authz.row_allowed(actor, entity_name, "create", candidate,
-                                             resolve=self._resolver(conn), now=now):
+                                             resolve=self._resolver(conn), now=now,
+                                             referrers=self._referrers(conn)):
                 raise ValidationError("you may not create this record", errors=[FieldError(
                     "", "row_filter", self.rt.message("row_filter", locale=locale))])
             row = {**to_row(entity, values), "created_at": now, "updated_at": now,
@@ -306,7 +317,8 @@ class RecordService:
                 raise ValidationError("the changes are not valid", errors=ref_errors)
             after = {**before, **checked.values}
             if not self.rt.authz.row_allowed(actor, entity_name, "update", after,
-                                             resolve=self._resolver(conn), now=now):
+                                             resolve=self._resolver(conn), now=now,
+                                             referrers=self._referrers(conn)):
                 raise ValidationError("this change would move the record out of your reach",
                                       errors=[FieldError("", "row_filter", self.rt.message(
                                           "row_filter", locale=locale))])

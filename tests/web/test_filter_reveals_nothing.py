@@ -112,10 +112,17 @@ class RoleView:
     def resolve_full(self, entity: str, record_id: Any) -> dict[str, Any] | None:
         return None if record_id is None else self.full(entity, int(record_id))
 
+    def referrers(self, entity: str, field: str, record_id: Any) -> list[dict[str, Any]]:
+        """The live ``entity`` records linking to ``record_id`` (``rows_via`` grants)."""
+        page = self.rt.records.list(SYSTEM_ACTOR, entity, limit=100,
+                                    filter=f"{entity}.{field} == {int(record_id)}")
+        return [self.full(entity, item["id"]) or {} for item in page.items]
+
     def seen(self, entity: str, record_id: Any) -> dict[str, Any] | None:
         record = None if record_id is None else self.full(entity, int(record_id))
         if record is None or not self.rt.authz.row_allowed(
-                self.actor, entity, "read", record, resolve=self.resolve_full):
+                self.actor, entity, "read", record, resolve=self.resolve_full,
+                referrers=self.referrers):
             return None
         readable = self.rt.authz.readable_fields(self.actor, entity)
         return {k: (v if k in readable else None) for k, v in record.items()}
