@@ -115,7 +115,7 @@ class RoleView:
     def referrers(self, entity: str, field: str, record_id: Any) -> list[dict[str, Any]]:
         """The live ``entity`` records linking to ``record_id`` (``rows_via`` grants)."""
         page = self.rt.records.list(SYSTEM_ACTOR, entity, limit=100,
-                                    filter=f"{entity}.{field} == {int(record_id)}")
+                                    filter=f"{entity}.{field}.id == {int(record_id)}")
         return [self.full(entity, item["id"]) or {} for item in page.items]
 
     def seen(self, entity: str, record_id: Any) -> dict[str, Any] | None:
