@@ -94,17 +94,24 @@ class RecordService:
         return json_record(entity, self.rt.authz.mask(actor, entity.name, rec, now=self.rt.clock()))
 
     def present(self, actor: Actor, entity_name: str, record: dict[str, Any]) -> dict[str, Any]:
-        """A record the actor may see, as JSON through the one mask (:meth:`Authorizer.mask`).
+        """A record as JSON through the one mask (:meth:`Authorizer.mask`), for records
+        that embed linked records (an action's result).
 
-        For records that embed linked records (an action's result): each is
-        masked by its own entity's rules, or cut to its id when its row filter
-        hides it from the actor (references it needs are read from the database).
+        Each linked record is masked by its own entity's rules, or cut to its id
+        when its row filter hides it from the actor; so is the record itself when
+        the actor may not read it (a technician rejecting an offer of an order
+        assigned to someone else gets its id and version only). References the
+        row filters need are read from the database.
         """
         entity = self._entity(entity_name)
+        now = self.rt.clock()
         with reading(self.rt.engine) as conn:
-            masked = self.rt.authz.mask(actor, entity_name, record,
-                                        resolve=self._resolver(conn), now=self.rt.clock(),
-                                        referrers=self._referrers(conn))
+            resolve, referrers = self._resolver(conn), self._referrers(conn)
+            if not self.rt.authz.row_allowed(actor, entity_name, "read", record, now=now,
+                                             resolve=resolve, referrers=referrers):
+                return {"id": record.get("id"), "row_version": record.get("row_version")}
+            masked = self.rt.authz.mask(actor, entity_name, record, now=now, resolve=resolve,
+                                        referrers=referrers)
         return json_record(entity, masked)
 
     def _check_references(self, conn: Connection, entity: EntityDef,
