@@ -39,3 +39,15 @@ def test_a_customers_cancel_response_has_no_technician_profile_or_tier(client, w
     assert record["assignee"] == {"id": world["techs"][1]["id"]}
     assert "tier" not in record["customer"]
     assert record["customer"]["phone"] == "13800000002"  # their own phone: readable
+
+
+def test_rejecting_an_offer_of_an_order_one_cannot_read_shows_only_its_id(client, world,
+                                                                         token_for) -> None:
+    # Order 0 is assigned to technician 0 and offered to both: technician 1 holds an
+    # offer but may not read the order (its row filter: orders assigned to them).
+    order = world["orders"][0]
+    headers = auth(token_for("technician", 1))
+    assert client.get(f"/api/v1/work_order/{order['id']}", headers=headers).status_code == 404
+    res = client.post(f"/api/v1/work_order/{order['id']}/actions/reject", headers=headers)
+    assert res.status_code == 200, res.get_json()
+    assert set(res.get_json()["record"]) == {"id", "row_version"}
