@@ -183,12 +183,44 @@ def check_roles(doc: YamlDocument, ctx: Context) -> CheckedItem:
                 c.expr(base + ("rows",), ctx.scope(record=T.entity_type(ent_name),
                                                    user=T.entity_type(USER_ENTITY)),
                        condition=True, what="a row filter")
+            if "rows_via" in perm:
+                _check_rows_via(doc, ctx, base + ("rows_via",), ent_name)
             for mode, names in (perm.get("fields") or {}).items():
                 if names == "*":
                     continue
                 for i, _ in enumerate(names):
                     c.field_of(entity, base + ("fields", mode, i))
     return c.done("roles")
+
+
+def _check_rows_via(doc: YamlDocument, ctx: Context, path: tuple, ent_name: str) -> None:
+    """``rows_via: entity.field`` names a reference field to ``ent_name`` on an entity
+    whose own permissions do not use ``rows_via`` (one hop: no chains, no cycles)."""
+    source, _, field = doc.data["roles"][path[1]]["permissions"][ent_name]["rows_via"] \
+        .partition(".")
+    entity = ctx.entities.get(source)
+    if entity is None:
+        ctx.bag.error("E1021", f"unknown entity '{source}'", doc.path, doc.span(path),
+                      did_you_mean(source, ctx.entities))
+        return
+    fdef = entity.fields.get(field)
+    if fdef is None:
+        ctx.bag.error("E3001", f"unknown field '{field}' on {source}", doc.path, doc.span(path),
+                    did_you_mean(field, entity.fields))
+        return
+    if fdef.kind != "reference" or fdef.reference != ent_name:
+        links = [f"{source}.{f.name}" for f in entity.fields.values()
+                 if f.kind == "reference" and f.reference == ent_name]
+        ctx.bag.error("E1014", f"{source}.{field} does not reference {ent_name}", doc.path,
+                      doc.span(path), "name a reference field to " + ent_name + (
+                          ": " + ", ".join(links) if links else ""))
+        return
+    for role, spec in doc.data["roles"].items():
+        if "rows_via" in ((spec.get("permissions") or {}).get(source) or {}):
+            ctx.bag.error("E1014", f"rows_via goes through {source}, whose rows role '{role}' "
+                          "limits with rows_via too", doc.path, doc.span(path),
+                          f"limit {source} with a rows filter instead: rows_via takes one hop")
+            return
 
 
 def check_form(doc: YamlDocument, ctx: Context) -> CheckedItem:

@@ -11,9 +11,19 @@ asks an :class:`Authorizer` (one per app version, see :func:`authorizer_for`):
 * :meth:`~Authorizer.row_clause` (lists, counts, exports: SQL) and
   :meth:`~Authorizer.row_allowed` (one record: Python) apply the ``rows``
   filters of the roles that grant the action; both come from the same checked
-  expression and agree row for row (see :mod:`.sql_filter`).
+  expression and agree row for row (see :mod:`.sql_filter`). A ``rows_via:
+  entity.field`` grant further limits the rows to those some live ``entity``
+  record the actor may read links to through ``field`` (a technician's
+  customers: those of their own orders): a semi-join in SQL, ``referrers`` in
+  Python.
 * :meth:`~Authorizer.readable_fields`, :meth:`~Authorizer.writable_fields` and
   :meth:`~Authorizer.mask`: field-level access, sensitive fields included.
+  ``mask`` is the one mask every response passes through: it recurses into
+  embedded linked records with their own entity's field rules and row filter
+  (a linked record the actor may not read is cut to its id).
+* :meth:`~Authorizer.filter_clause`: an API ``?filter=`` in SQL, refused on
+  unreadable fields, with the row filter of every entity it reads through
+  applied at each reference hop.
 
 Field rules, per role that grants the action: ``fields.read`` is a list or
 ``"*"``; absent, it is every field not marked ``sensitive``. A sensitive field
@@ -37,7 +47,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import false, or_
+from sqlalchemy import and_, false, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
@@ -49,12 +59,17 @@ from ..dsl.model import EntityDef
 from ..dsl.values import coerce_value
 from ..errors import EvaluationError, PermissionDenied
 from .actors import Actor
-from .sql_filter import RecordBinder, Resolve, UnresolvedReference, to_sql
+from .record_views import RecordBinder, Resolve, UnresolvedReference
+from .sql_filter import to_sql
 from .storage import build_metadata, table_name
 
 #: The root names row filters use (roles.yaml): the row and the acting user.
 RECORD_ROOT = "record"
 USER_ROOT = "user"
+
+#: ``referrers(entity, field, id)``: the live ``entity`` records whose reference
+#: ``field`` holds ``id`` (for ``rows_via`` grants checked in Python).
+Referrers = Callable[[str, str, Any], Iterable[Mapping[str, Any]]]
 
 #: Actions whose field rules decide what may be written.
 WRITE_ACTIONS = ("create", "update")
@@ -71,6 +86,12 @@ class RoleGrant:
     row_check: Callable[..., Any] | None
     read: frozenset[str]
     write: frozenset[str]
+    via: tuple[str, str] | None = None  # rows_via: (entity, reference field)
+
+    @property
+    def all_rows(self) -> bool:
+        """Whether the grant limits no rows (neither ``rows`` nor ``rows_via``)."""
+        return self.rows is None and self.via is None
 
 
 def scope_allows(scopes: Iterable[str], entity: str, action: str) -> bool:
@@ -139,9 +160,10 @@ class Authorizer:
                 check = None if rows is None else compile_expression(
                     rows, [RECORD_ROOT, USER_ROOT], self._file, boolean=True)
                 read, write = _field_sets(entity, perm.get("fields") or {})
+                via = perm.get("rows_via")
                 self._grants[(role, entity_name)] = RoleGrant(
                     role, entity_name, frozenset(perm.get("allow") or ()), rows, check,
-                    read, write)
+                    read, write, tuple(via.split(".", 1)) if via else None)
         self._validate_row_filters()
 
     def _validate_row_filters(self) -> None:
@@ -203,18 +225,36 @@ class Authorizer:
         grants = self.grants(actor, entity, action)
         if not grants:
             return false()
-        if any(g.rows is None for g in grants):
+        if any(g.all_rows for g in grants):
             return None
         user = self.user_record(actor)
         at = now or datetime.now(UTC)
-        clauses = [to_sql(g.rows, record_root=RECORD_ROOT, table=table, tables=tables,
-                          entities=self.entities, params={USER_ROOT: user}, now=at,
-                          record_entity=entity, file=self._file, strict=strict)
-                   for g in grants if g.rows is not None]
+        clauses = []
+        for g in grants:
+            parts = [] if g.rows is None else [to_sql(
+                g.rows, record_root=RECORD_ROOT, table=table, tables=tables,
+                entities=self.entities, params={USER_ROOT: user}, now=at, record_entity=entity,
+                file=self._file, strict=strict)]
+            if g.via is not None:
+                parts.append(self._via_clause(actor, g.via, table, tables, at))
+            clauses.append(parts[0] if len(parts) == 1 else and_(*parts))
         return clauses[0] if len(clauses) == 1 else or_(*clauses)
 
+    def _via_clause(self, actor: Actor, via: tuple[str, str], table: FromClause,
+                    tables: Mapping[str, FromClause], now: datetime) -> ColumnElement[bool]:
+        """``rows_via``: the row is linked to by a live ``via`` record the actor may read."""
+        source, field = via
+        alias = tables[source].alias()
+        readable = self.row_clause(actor, source, "read", alias, tables, now=now)
+        linked = select(alias.c[field]).where(alias.c.deleted_at.is_(None),
+                                              alias.c[field].is_not(None))
+        if readable is not None:
+            linked = linked.where(readable)
+        return table.c.id.in_(linked)
+
     def row_allowed(self, actor: Actor, entity: str, action: str, record: Mapping[str, Any],
-                    *, resolve: Resolve | None = None, now: datetime | None = None) -> bool:
+                    *, resolve: Resolve | None = None, now: datetime | None = None,
+                    referrers: Referrers | None = None) -> bool:
         """Whether ``actor`` may perform ``action`` on this one record.
 
         ``record`` is a runtime record (as :func:`~.storage.from_row` returns it;
@@ -222,21 +262,28 @@ class Authorizer:
         reference (``record.region.code``) needs ``resolve(entity, id)``
         returning that record or None when missing or soft-deleted (for
         ``user.<reference>`` too); without it such a filter raises
-        UnresolvedReference. Evaluation errors raise EvaluationError.
+        UnresolvedReference. Evaluation errors raise EvaluationError. A
+        ``rows_via`` grant needs ``referrers(entity, field, id)`` returning the live
+        records that link to the record (see :data:`Referrers`); without it
+        that grant allows nothing.
         """
         if actor.is_system:
             return True
         grants = self.grants(actor, entity, action)
         if not grants:
             return False
-        if any(g.row_check is None for g in grants):
+        if any(g.all_rows for g in grants):
             return True
         binder = RecordBinder(self.entities, resolve)
         row = binder.bind(self.app.entities[entity], record)
         user = binder.bind(self.app.user, self.user_record(actor))
         at = now or datetime.now(UTC)
         for g in grants:
-            assert g.row_check is not None and g.rows is not None
+            if g.via is not None and not self._linked(actor, g.via, record, resolve, at,
+                                                      referrers):
+                continue
+            if g.row_check is None or g.rows is None:
+                return True
             try:
                 if g.row_check(row, user, at):
                     return True
@@ -249,11 +296,23 @@ class Authorizer:
                                       column=span.column) from exc
         return False
 
+    def _linked(self, actor: Actor, via: tuple[str, str], record: Mapping[str, Any],
+                resolve: Resolve | None, now: datetime, referrers: Referrers | None) -> bool:
+        """``rows_via`` in Python: some record linking to ``record`` is readable."""
+        if referrers is None or record.get("id") is None:
+            return False
+        source, field = via
+        return any(self.row_allowed(actor, source, "read", linking, resolve=resolve, now=now,
+                                    referrers=referrers)
+                   for linking in referrers(source, field, record["id"]))
+
     def require_row(self, actor: Actor, entity: str, action: str, record: Mapping[str, Any],
-                    *, resolve: Resolve | None = None, now: datetime | None = None) -> None:
+                    *, resolve: Resolve | None = None, now: datetime | None = None,
+                    referrers: Referrers | None = None) -> None:
         """:meth:`require` plus :meth:`row_allowed`; raises PermissionDenied."""
         self.require(actor, entity, action)
-        if not self.row_allowed(actor, entity, action, record, resolve=resolve, now=now):
+        if not self.row_allowed(actor, entity, action, record, resolve=resolve, now=now,
+                                referrers=referrers):
             raise PermissionDenied(f"you may not {action} this {entity} record")
 
     def user_record(self, actor: Actor) -> dict[str, Any]:
@@ -294,15 +353,25 @@ class Authorizer:
                 self._cache[key] = found
         return found
 
-    def mask(self, actor: Actor, entity: str, record: Mapping[str, Any]) -> dict[str, Any]:
-        """``record`` with only the fields the actor may read (and ``row_version``).
+    def mask(self, actor: Actor, entity: str, record: Mapping[str, Any], *,
+             resolve: Resolve | None = None, now: datetime | None = None,
+             referrers: Referrers | None = None) -> dict[str, Any]:
+        """``record`` (an ``entity`` record) as ``actor`` may see it: the mask of every response.
 
-        An embedded (resolved) reference is masked by its own entity's rules, or
-        cut to ``{"id": ...}`` when the actor may not read that entity. Row
-        filters of embedded records are the caller's to check.
+        Keeps the fields the actor may read (and ``row_version``). A reference
+        value carrying an embedded record (a mapping with more than its id) is
+        masked the same way, recursively, by its own entity's field rules when
+        the actor may read that record (the entity's ``read`` and its row
+        filter, checked with ``resolve``, ``now`` and ``referrers`` as in
+        :meth:`row_allowed`);
+        otherwise it is cut to ``{"id": ...}``: the id the actor may already
+        read in the reference field, nothing of the record behind it. A row
+        filter that cannot be decided (no resolver, an evaluation error) cuts
+        too. The caller checks the row filter of ``record`` itself. Values are
+        returned as they are (convert with :func:`~.jsonvalues.json_value`).
         """
         readable = self.readable_fields(actor, entity)
-        fields = self.app.entities[entity].fields if entity in self.app.entities else {}
+        fields = self.entities[entity].fields if entity in self.entities else {}
         out: dict[str, Any] = {}
         for key, value in record.items():
             if key == "row_version":
@@ -310,11 +379,47 @@ class Authorizer:
             elif key in readable:
                 f = fields.get(key)
                 if f is not None and f.kind == "reference" and isinstance(value, Mapping):
-                    target = f.reference or ""
-                    value = self.mask(actor, target, value) \
-                        if self.can(actor, target, "read") else {"id": value.get("id")}
+                    value = self._embedded(actor, f.reference or "", value, resolve, now,
+                                           referrers)
                 out[key] = value
         return out
+
+    def _embedded(self, actor: Actor, target: str, value: Mapping[str, Any],
+                  resolve: Resolve | None, now: datetime | None,
+                  referrers: Referrers | None) -> dict[str, Any]:
+        """An embedded ``target`` record masked for ``actor``, or its id alone (:meth:`mask`)."""
+        cut = {"id": value.get("id")}
+        if set(value) <= {"id"} or target not in self.app.entities:
+            return cut
+        try:
+            visible = self.row_allowed(actor, target, "read", value, resolve=resolve, now=now,
+                                       referrers=referrers)
+        except (UnresolvedReference, EvaluationError):
+            visible = False
+        if not visible:
+            return cut
+        return self.mask(actor, target, value, resolve=resolve, now=now, referrers=referrers)
+
+    def filter_clause(self, actor: Actor, entity: str, expr: ast.Expr, table: FromClause,
+                      tables: Mapping[str, FromClause], *,
+                      now: datetime | None = None) -> ColumnElement[bool]:
+        """The SQL of a ``?filter=`` condition (rooted at ``entity``) as ``actor`` may run it.
+
+        :meth:`require_filter` first (PermissionDenied on a field the actor
+        cannot read, at any hop); then every reference the condition reads
+        through applies the target entity's row filter for the actor, in the
+        same SQL: a linked record the actor may not read behaves as a missing
+        one (its fields are null), so which rows match reveals nothing of it.
+        """
+        self.require_filter(actor, entity, expr)
+        at = now or datetime.now(UTC)
+
+        def hop(target: str, alias: FromClause) -> ColumnElement[bool] | None:
+            return self.row_clause(actor, target, "read", alias, tables, now=at)
+
+        return to_sql(expr, record_root=entity, table=table, tables=tables,
+                      entities=self.entities, params={}, now=at, record_entity=entity,
+                      hop=hop)
 
     def require_filter(self, actor: Actor, entity: str, expr: ast.Expr) -> None:
         """Refuse a ``?filter=`` (rooted at ``entity``) that reads a field the actor cannot.

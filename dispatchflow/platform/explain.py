@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from .actors import Actor
+from .candidate_masks import CandidateMask
 from .db import dispatch_rounds, offers
 from .jsonvalues import json_value
 from .step import Step
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 
 
 def dispatch_history(rt: Runtime, actor: Actor, entity: str, record_id: int) -> dict[str, Any]:
-    """Rounds, decisions and offers of a visible record, oldest first."""
+    """Rounds, decisions and offers of a visible record, oldest first; candidates the
+    actor may not read are masked (:class:`~.candidate_masks.CandidateMask`)."""
     rt.records.get(actor, entity, record_id)  # NotFoundError unless visible
     with rt.engine.connect() as conn:
         rounds = conn.execute(select(dispatch_rounds).where(dispatch_rounds.c.entity == entity)
@@ -45,10 +47,11 @@ def dispatch_history(rt: Runtime, actor: Actor, entity: str, record_id: int) -> 
             "state": o["state"], "rank": o["rank"], "score": o["score"],
             "created_at": _iso(o["created_at"]), "expires_at": _iso(o["expires_at"]),
             "answered_at": _iso(o["answered_at"]), "reason": o["reason"]})
-    return {"rounds": [{
+    mask = CandidateMask(rt, actor, entity)
+    return {"rounds": [mask.round({
         "id": r["id"], "policy": r["policy"], "attempt": r["attempt"], "status": r["status"],
         "requested_at": _iso(r["requested_at"]), "decided_at": _iso(r["decided_at"]),
-        "decision": r["decision"], "offers": by_round.get(r["id"], [])} for r in rounds]}
+        "decision": r["decision"]}, by_round.get(r["id"], [])) for r in rounds]}
 
 
 def sla_clocks(rt: Runtime, actor: Actor, entity: str, record_id: int) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from ..forms.validation import FieldError, validate_payload
 from . import defaults
 from .actors import Actor
 from .attachments import attachment_errors
+from .candidate_masks import CandidateMask
 from .db import audit_log, reading, timeline
 from .jsonvalues import changes, json_record, json_value
 from .statement_time import time_limited
@@ -92,7 +93,28 @@ class RecordService:
         return rec
 
     def _present(self, actor: Actor, entity: EntityDef, rec: dict[str, Any]) -> dict[str, Any]:
-        return json_record(entity, rec, self.rt.authz.readable_fields(actor, entity.name))
+        return json_record(entity, self.rt.authz.mask(actor, entity.name, rec, now=self.rt.clock()))
+
+    def present(self, actor: Actor, entity_name: str, record: dict[str, Any]) -> dict[str, Any]:
+        """A record as JSON through the one mask (:meth:`Authorizer.mask`), for records
+        that embed linked records (an action's result).
+
+        Each linked record is masked by its own entity's rules, or cut to its id
+        when its row filter hides it from the actor; so is the record itself when
+        the actor may not read it (a technician rejecting an offer of an order
+        assigned to someone else gets its id and version only). References the
+        row filters need are read from the database.
+        """
+        entity = self._entity(entity_name)
+        now = self.rt.clock()
+        with reading(self.rt.engine) as conn:
+            resolve, referrers = self._resolver(conn), self._referrers(conn)
+            if not self.rt.authz.row_allowed(actor, entity_name, "read", record, now=now,
+                                             resolve=resolve, referrers=referrers):
+                return {"id": record.get("id"), "row_version": record.get("row_version")}
+            masked = self.rt.authz.mask(actor, entity_name, record, now=now, resolve=resolve,
+                                        referrers=referrers)
+        return json_record(entity, masked)
 
     def _check_references(self, conn: Connection, entity: EntityDef,
                           values: dict[str, Any]) -> list[FieldError]:
@@ -147,9 +169,19 @@ class RecordService:
             table = self.rt.tables.get(entity)
             if table is None or record_id is None:
                 return None
-            row = conn.execute(select(table).where(table.c.id == record_id)).mappings().first()
+            row = conn.execute(select(table).where(table.c.id == record_id)
+                               .where(table.c.deleted_at.is_(None))).mappings().first()
             return None if row is None else self._record(self.rt.app.entities[entity], row)
         return resolve
+
+    def _referrers(self, conn: Connection) -> Callable[[str, str, Any], list[dict[str, Any]]]:
+        """``rows_via`` lookups: the live ``entity`` records whose ``field`` holds an id."""
+        def referrers(entity: str, field: str, record_id: Any) -> list[dict[str, Any]]:
+            table = self.rt.tables[entity]
+            rows = conn.execute(select(table).where(table.c[field] == record_id)
+                                .where(table.c.deleted_at.is_(None))).mappings().all()
+            return [self._record(self.rt.app.entities[entity], r) for r in rows]
+        return referrers
 
     # ------------------------------------------------------------------ API
     def create(self, actor: Actor, entity_name: str, payload: Any, *, form: str | None = None,
@@ -190,7 +222,8 @@ class RecordService:
                 raise ValidationError("the record is not valid", errors=ref_errors)
             candidate = {**values, "tags": [], "created_by": actor.user_id}
             if not self.rt.authz.row_allowed(actor, entity_name, "create", candidate,
-                                             resolve=self._resolver(conn), now=now):
+                                             resolve=self._resolver(conn), now=now,
+                                             referrers=self._referrers(conn)):
                 raise ValidationError("you may not create this record", errors=[FieldError(
                     "", "row_filter", self.rt.message("row_filter", locale=locale))])
             row = {**to_row(entity, values), "created_at": now, "updated_at": now,
@@ -230,7 +263,7 @@ class RecordService:
 
         The query runs under ``defaults.LIST_QUERY_TIMEOUT``: QueryTimeout past it.
         """
-        from .sql_filter import parse_filter, to_sql
+        from .sql_filter import parse_filter
 
         entity = self._entity(entity_name)
         self.rt.authz.require(actor, entity_name, "read")
@@ -240,10 +273,8 @@ class RecordService:
         query = select(table).where(self._visible(actor, entity_name, "read"))
         if filter:
             expr = parse_filter(self.rt.app, entity_name, filter)
-            self.rt.authz.require_filter(actor, entity_name, expr)
-            query = query.where(to_sql(expr, record_root=entity_name, table=table,
-                                       tables=self.rt.tables, entities=self.rt.app.entities,
-                                       params={}, now=self.rt.clock()))
+            query = query.where(self.rt.authz.filter_clause(
+                actor, entity_name, expr, table, self.rt.tables, now=self.rt.clock()))
         descending = bool(sort and sort.startswith("-"))
         sort_field = (sort or "id").lstrip("-")
         if sort_field not in table.c or (sort_field not in readable and sort_field != "id"):
@@ -301,7 +332,8 @@ class RecordService:
                 raise ValidationError("the changes are not valid", errors=ref_errors)
             after = {**before, **checked.values}
             if not self.rt.authz.row_allowed(actor, entity_name, "update", after,
-                                             resolve=self._resolver(conn), now=now):
+                                             resolve=self._resolver(conn), now=now,
+                                             referrers=self._referrers(conn)):
                 raise ValidationError("this change would move the record out of your reach",
                                       errors=[FieldError("", "row_filter", self.rt.message(
                                           "row_filter", locale=locale))])
@@ -347,7 +379,8 @@ class RecordService:
     def timeline(self, actor: Actor, entity_name: str,
                  record_id: int) -> builtins.list[dict[str, Any]]:
         """What happened to a visible record, oldest first: changes (audit rows, masked
-        to readable fields) merged with the platform's entries (``df_timeline``)."""
+        to readable fields) merged with the platform's entries (``df_timeline``), whose
+        dispatch entries name no candidate the actor may not read (:mod:`.candidate_masks`)."""
         self._entity(entity_name)
         self.rt.authz.require(actor, entity_name, "read")
         readable = self.rt.authz.readable_fields(actor, entity_name)
@@ -365,9 +398,10 @@ class RecordService:
             "changes": {k: v for k, v in (r["changes"] or {}).items() if k in readable}})
             for r in rows]
         # What the platform did and why: rules that fired, flow steps, dispatch, SLA...
-        items.extend((as_utc(n["at"]), 1, n["id"], {
+        candidates = CandidateMask(self.rt, actor, entity_name)
+        items.extend((as_utc(n["at"]), 1, n["id"], candidates.note({
             "at": json_value(as_utc(n["at"])), "kind": n["kind"], "summary": n["summary"],
-            "detail": n["detail"] or {}}) for n in notes)
+            "detail": n["detail"] or {}})) for n in notes)
         items.sort(key=lambda item: item[:3])
         return [item[3] for item in items]
 

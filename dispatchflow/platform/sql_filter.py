@@ -19,7 +19,8 @@ How the constructs map:
   subquery on the target table; a comparison with one becomes a semi-join
   ``ref IN (SELECT id FROM e_target WHERE deleted_at IS NULL AND ...)``, nested
   for longer paths. A soft-deleted target reads as missing, exactly as a
-  resolver returning None does on the Python side (see :class:`RecordBinder`).
+  resolver returning None does on the Python side (see :class:`RecordBinder`);
+  so does a target the caller's row filter hides, when ``to_sql`` gets ``hop``.
 * Comparisons, ``and``/``or``/``not``, ``in``/``not in``, ``is null``,
   ``contains`` and ``x in text`` (case-sensitive substring: ``instr`` on SQLite,
   ``LIKE`` with ``%``/``_`` escaped on PostgreSQL), ``matches`` (``~`` on
@@ -84,7 +85,8 @@ from ..dsl.model import EntityDef, FieldDef
 from ..dsl.parser import parse_expression
 from ..dsl.source import Origin, SourceFile
 from ..dsl.suggest import did_you_mean
-from ..errors import DispatchflowError, DslError, EvaluationError
+from ..errors import DslError, EvaluationError
+from .record_views import RecordBinder, RefView, UnresolvedReference
 from .sql_regex import pattern_problem
 from .storage import ENTITY_PREFIX
 
@@ -97,103 +99,12 @@ FILTER_FILE = "filter"
 #: Builtins with an SQL form when they read the record (others are fine on bound values).
 SQL_FUNCTIONS = ("coalesce", "lower", "upper", "len", "abs", "now")
 
-Resolve = Callable[[str, Any], "Mapping[str, Any] | None"]
-
+#: ``hop(entity, alias)``: the extra condition on a referenced row (the caller's row
+#: filter on that entity, or None for every row) that a path must pass to read it.
+Hop = Callable[[str, FromClause], "ColumnElement[bool] | None"]
 
 class UnsupportedFilter(DslError):
     """A checked expression has no faithful SQL form (raised with its position and a hint)."""
-
-
-class UnresolvedReference(DispatchflowError):
-    """An expression reads a field through a reference and no resolver was given."""
-
-
-# ------------------------------------------------------------------ record views
-
-
-class RecordBinder:
-    """Presents runtime records to compiled expressions, resolving references on demand.
-
-    A reference value may be an id, ``{"id": ...}`` or the resolved record (a
-    dict with its fields). Reading ``ref.id`` never resolves; reading any other
-    field through an unresolved reference calls ``resolve(entity, id)`` once per
-    binder, which returns the record (a mapping, references as ids or dicts) or
-    None when it is missing or soft-deleted: its fields then read as null, the
-    same as SQL's ``deleted_at IS NULL`` subqueries. With ``resolve=None`` such a
-    read raises :class:`UnresolvedReference`.
-    """
-
-    def __init__(self, entities: Mapping[str, EntityDef], resolve: Resolve | None = None) -> None:
-        self.entities = entities
-        self.resolve = resolve
-        self._loaded: dict[tuple[str, Any], RecordView | None] = {}
-
-    def bind(self, entity: EntityDef, record: Mapping[str, Any]) -> RecordView:
-        """A view of ``record`` (an ``entity`` record) for compiled expressions."""
-        if isinstance(record, RecordView):
-            return record
-        return RecordView(entity, record, self)
-
-    def wrap(self, target: str, value: Any) -> Any:
-        """The view of a reference value pointing at entity ``target``."""
-        if value is None or isinstance(value, RecordView | RefView):
-            return value
-        if isinstance(value, Mapping):
-            if set(value) <= {"id"}:
-                rid = value.get("id")
-                return None if rid is None else RefView(target, rid, self)
-            entity = self.entities.get(target)
-            return value if entity is None else RecordView(entity, value, self)
-        return RefView(target, value, self)
-
-    def load(self, target: str, rid: Any) -> RecordView | None:
-        key = (target, rid)
-        if key not in self._loaded:
-            if self.resolve is None:
-                raise UnresolvedReference(
-                    f"reading a field of {target} {rid} needs the referenced record",
-                    hint="pass resolve=(entity, id) -> record or None")
-            data = self.resolve(target, rid)
-            entity = self.entities.get(target)
-            self._loaded[key] = None if data is None or entity is None else \
-                RecordView(entity, data, self)
-        return self._loaded[key]
-
-
-class RecordView(dict):
-    """A record whose reference fields read as :class:`RefView` or resolved views."""
-
-    __slots__ = ("_entity", "_binder")
-
-    def __init__(self, entity: EntityDef, data: Mapping[str, Any], binder: RecordBinder) -> None:
-        super().__init__(data)
-        self._entity = entity
-        self._binder = binder
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        value = super().get(key, default)
-        f = self._entity.fields.get(key)
-        if value is not None and f is not None and f.kind == "reference":
-            return self._binder.wrap(f.reference or "", value)
-        return value
-
-
-class RefView(dict):
-    """An unresolved reference: ``{"id": id}`` that loads its record on first other read."""
-
-    __slots__ = ("target", "_binder")
-
-    def __init__(self, target: str, rid: Any, binder: RecordBinder) -> None:
-        super().__init__(id=rid)
-        self.target = target
-        self._binder = binder
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        rid = super().get("id")
-        if key == "id":
-            return rid
-        record = self._binder.load(self.target, rid)
-        return default if record is None else record.get(key, default)
 
 
 # ------------------------------------------------------------------ dialect-specific SQL
@@ -295,8 +206,10 @@ class _Translator:
 
     def __init__(self, *, record_root: str, entity: EntityDef, table: FromClause,
                  tables: Mapping[str, FromClause], entities: Mapping[str, EntityDef],
-                 roots: dict[str, Any], now: datetime, file: str | None) -> None:
+                 roots: dict[str, Any], now: datetime, file: str | None,
+                 hop: Hop | None = None) -> None:
         self.record_root = record_root
+        self.hop = hop
         self.entity = entity
         self.table = table
         self.tables = tables
@@ -310,9 +223,17 @@ class _Translator:
     def with_record(self, entity: EntityDef, table: FromClause) -> _Translator:
         sub = _Translator(record_root=self.record_root, entity=entity, table=table,
                           tables=self.tables, entities=self.entities, roots=self.roots,
-                          now=self.now, file=self.file)
+                          now=self.now, file=self.file, hop=self.hop)
         sub._depends = self._depends
         return sub
+
+    def reachable(self, target: str, alias: FromClause) -> list[ColumnElement[bool]]:
+        """Conditions a referenced row (``alias`` of ``target``) must meet to be read."""
+        conditions: list[ColumnElement[bool]] = [alias.c.deleted_at.is_(None)]
+        extra = None if self.hop is None else self.hop(target, alias)
+        if extra is not None:
+            conditions.append(extra)
+        return conditions
 
     def fail(self, node: ast.Node, message: str, hint: str | None = None) -> UnsupportedFilter:
         return _unsupported(node, message, hint, self.file)
@@ -551,7 +472,7 @@ class _Translator:
             sub = self.with_record(self.entities[target], alias)
             where = sub.cond(inner, strict=False)
             column = self.table.c[f.name]
-            found = column.in_(select(alias.c.id).where(alias.c.deleted_at.is_(None), where))
+            found = column.in_(select(alias.c.id).where(*self.reachable(target, alias), where))
             return self.guard(found, [_Sql(column)], strict)
         return None
 
@@ -606,7 +527,7 @@ class _Translator:
             return _Sql(ref, integer=True)
         alias = self.alias(target, node)
         inner = self.columns(self.entities[target], alias, steps, node)
-        sub = select(inner.expr).where(alias.c.id == ref, alias.c.deleted_at.is_(None))
+        sub = select(inner.expr).where(alias.c.id == ref, *self.reachable(target, alias))
         return _Sql(sub.scalar_subquery(), integer=inner.integer, kind=inner.kind)
 
     def column(self, table: FromClause, f: FieldDef, node: ast.Path) -> _Sql:
@@ -773,7 +694,8 @@ def to_sql(expr: ast.Expr, *, record_root: str, table: FromClause,
            tables: Mapping[str, FromClause], entities: Mapping[str, EntityDef],
            params: Mapping[str, Mapping[str, Any]], now: datetime,
            record_entity: str | None = None, root_entities: Mapping[str, str] | None = None,
-           file: str | None = None, strict: bool = False) -> ColumnElement[bool]:
+           file: str | None = None, strict: bool = False,
+           hop: Hop | None = None) -> ColumnElement[bool]:
     """A WHERE clause selecting exactly the rows for which the checked condition is true.
 
     ``record_root`` names the root that is the row (``record`` in row filters,
@@ -788,6 +710,9 @@ def to_sql(expr: ast.Expr, *, record_root: str, table: FromClause,
     errors. The clause does not exclude soft-deleted rows of ``table`` itself:
     add ``deleted_at IS NULL``. With ``strict=False`` it may be NULL where the
     DSL says false (equivalent in WHERE, AND, OR); pass ``strict=True`` to negate it.
+    ``hop(entity, alias)`` adds a condition on every row a path reads through a
+    reference (the caller's row filter, for ``?filter=``): a row failing it
+    reads as missing, so its fields are null, like a soft-deleted one.
 
     Raises :class:`UnsupportedFilter` (a DslError, with position and hint) for
     constructs without a faithful SQL form, EvaluationError when a user value
@@ -813,7 +738,7 @@ def to_sql(expr: ast.Expr, *, record_root: str, table: FromClause,
         raise _unsupported(expr, "a filter must be a condition (true or false)",
                            "compare the value, e.g. record.priority == \"P1\"", file)
     translator = _Translator(record_root=record_root, entity=entity, table=table, tables=tables,
-                             entities=entities, roots=roots, now=now, file=file)
+                             entities=entities, roots=roots, now=now, file=file, hop=hop)
     return translator.cond(expr, strict)
 
 

@@ -118,8 +118,8 @@ def _take(entity: str, record_id: int, action: str, values: dict[str, Any]) -> d
     result = take_action(rt, _actor(), entity, record_id, action, values or None,
                          locale=locale(), expected_version=_seen_version(
                              request.get_json(silent=True)))
-    visible = rt.authz.readable_fields(_actor(), entity)
+    # The record embeds its linked records (customer, assignee...): the one mask
+    # recurses into them, each by its own entity's rules and row filter.
     return {"states": list(result.states),
             "taken": [{k: json_value(v) for k, v in t.items()} for t in result.taken],
-            "record": {k: json_value(v) for k, v in result.record.items()
-                       if k in visible or k in ("id", "row_version")}}
+            "record": rt.records.present(_actor(), entity, result.record)}

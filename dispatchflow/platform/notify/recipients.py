@@ -41,7 +41,7 @@ from ...dsl.codegen import compile_expression
 from ...dsl.compiler import App
 from ...forms.messages import normalize_locale
 from ..db import users
-from ..sql_filter import RecordView, RefView
+from ..record_views import RecordView, RefView
 from ..users import actor_from_row
 from .addresses import refusal, single_address
 

@@ -54,7 +54,7 @@ from ...dsl.compiler import App
 from ...dsl.items import USER_ENTITY
 from ...forms.messages import label_text
 from .. import defaults
-from ..sql_filter import RecordBinder
+from ..record_views import RecordBinder
 from ..storage import from_row
 from .channels import Message, Transport, build_transport
 from .digest import compose
