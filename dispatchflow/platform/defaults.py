@@ -22,6 +22,13 @@ MAX_PAGE_SIZE = 500
 #: Lifetime of a customer tracking link, in days.
 TRACKING_LINK_DAYS = 30
 
+#: How long a tracking link keeps working after its record's flow ended (closed or
+#: cancelled) when app.yaml ``portal.tracking_grace`` sets nothing, in hours.
+TRACKING_GRACE_HOURS = 7 * 24
+
+#: Records shown on one page of a portal "my records" list.
+PORTAL_LIST_SIZE = 50
+
 #: Lifetime of an API token when none is given, in days (0 = no expiry).
 TOKEN_DAYS = 365
 
