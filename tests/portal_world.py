@@ -10,12 +10,16 @@ import re
 from pathlib import Path
 from typing import Any
 
+from dispatchflow.dsl.compiler import compile_bundle
 from dispatchflow.platform.actors import SYSTEM_ACTOR
+from dispatchflow.platform.config import Settings
 from dispatchflow.platform.demo import seed_records, seed_users
 from dispatchflow.platform.files import store_file
 from dispatchflow.platform.runner import take_action
 from dispatchflow.platform.runtime import Runtime
 from dispatchflow.platform.users import load_actor
+from dispatchflow.platform.versions import publish
+from dispatchflow.web.app import create_app
 
 REFERENCE = Path(__file__).resolve().parents[1] / "examples" / "field-service"
 
@@ -79,3 +83,21 @@ def demo_world(rt: Runtime) -> dict[str, Any]:
     complete(rt, rated)
     return {"passwords": passwords, "in_service": in_service, "feedback": rated,
             "technician": tech_id, "customer": customer_id}
+
+
+def published_runtime(database_url: str, home: Path) -> Runtime:
+    """A runtime on ``database_url`` with the reference app published."""
+    rt = Runtime(Settings.from_env(home=home, database_url=database_url,
+                                   secret_key="test-secret"))
+    app = compile_bundle(REFERENCE).app
+    assert app is not None
+    publish(rt.engine, app, created_by="test")
+    rt.refresh()
+    return rt
+
+
+def signed_in(rt: Runtime, world: dict[str, Any], user: str) -> Any:
+    """A test client of a new web app for ``rt``, signed in as ``user`` (a demo user)."""
+    client = create_app(runtime=rt, TESTING=True).test_client()
+    login(client, user, world["passwords"][user])
+    return client

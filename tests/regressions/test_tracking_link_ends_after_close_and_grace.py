@@ -1,0 +1,48 @@
+"""Issue #22, finding 8: a tracking link kept working for 30 days after the order was
+cancelled.
+
+A tracking link now ends once the order's flow has ended (closed or
+cancelled: the flow's final states) and the bundle's grace period
+(app.yaml ``portal.tracking_grace``, 3d in the reference app) has passed;
+an ended link answers 410 with the site's page.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from portal_world import csrf_of, signed_in
+
+from dispatchflow.web.app import create_app
+from dispatchflow.web.portal import tracking_token
+
+
+def test_a_tracking_link_ends_after_cancel_plus_grace(portal_rt, demo) -> None:
+    client = create_app(runtime=portal_rt, TESTING=True).test_client()
+    with client.application.test_request_context():
+        token = tracking_token("work_order", 1)  # a demo order of the demo customer
+    assert client.get(f"/track/{token}").status_code == 200
+    cancelled_at = datetime.now(UTC)
+    portal_rt.clock = lambda: cancelled_at
+    by_customer = signed_in(portal_rt, demo, "demo_customer")
+    page = by_customer.get("/records/work_order/1").get_data(as_text=True)
+    res = by_customer.post("/records/work_order/1/actions/cancel",
+                           data={"csrf_token": csrf_of(page)})
+    assert res.status_code == 303
+    portal_rt.clock = lambda: cancelled_at + timedelta(days=2, hours=23)
+    within = client.get(f"/track/{token}")
+    assert within.status_code == 200 and "已取消" in within.get_data(as_text=True)
+    portal_rt.clock = lambda: cancelled_at + timedelta(days=3, minutes=1)
+    ended = client.get(f"/track/{token}")
+    assert ended.status_code == 410
+    html = ended.get_data(as_text=True)
+    assert 'class="error-page"' in html and "链接已失效" in html
+    assert client.get(f"/track/{token}?lang=en").status_code == 410
+
+
+def test_a_running_order_keeps_its_link(portal_rt, demo) -> None:
+    client = create_app(runtime=portal_rt, TESTING=True).test_client()
+    with client.application.test_request_context():
+        token = tracking_token("work_order", demo["in_service"])
+    portal_rt.clock = lambda: datetime.now(UTC) + timedelta(days=20)
+    assert client.get(f"/track/{token}").status_code == 200
