@@ -29,6 +29,9 @@ TRACKING_GRACE_HOURS = 7 * 24
 #: Records shown on one page of a portal "my records" list.
 PORTAL_LIST_SIZE = 50
 
+#: Options a form's reference select lists at most (the records the user may read).
+FORM_CHOICES = 200
+
 #: Lifetime of an API token when none is given, in days (0 = no expiry).
 TOKEN_DAYS = 365
 

@@ -16,7 +16,7 @@ from flask import g
 from ..dsl.model import EntityDef
 from ..errors import DispatchflowError
 from ..forms.binding import bound_forms, form_offered
-from ..platform import explain
+from ..platform import defaults, explain
 from ..platform.actors import SYSTEM_ACTOR, Actor
 from ..platform.runtime import Runtime
 from .auth import runtime, session_actor
@@ -195,4 +195,30 @@ def form_presets(app: Any, form: Any, actor: Actor) -> dict[str, Any]:
                     if uf.kind == "reference" and uf.reference == f.reference and \
                             value is not None:
                         out[f.name] = value.get("id") if isinstance(value, dict) else value
+    return out
+
+
+def form_choices(rt: Runtime, actor: Actor, form_name: str) -> dict[str, list[tuple[Any, str]]]:
+    """Options of the form's reference fields: the records of the target entity the actor
+    may read (at most :data:`~..platform.defaults.FORM_CHOICES`), by display name.
+
+    A reference the actor may not list stays a plain input for the record number.
+    """
+    form = rt.app.forms[form_name]
+    entity = rt.app.entities[form.data["entity"]]
+    out: dict[str, list[tuple[Any, str]]] = {}
+    for section in form.data["sections"]:
+        for item in section["fields"]:
+            f = entity.fields.get(item["field"])
+            if f is None or f.kind != "reference" or item.get("widget") == "hidden" or \
+                    not f.reference or not rt.authz.can(actor, f.reference, "read"):
+                continue
+            target = rt.app.entities[f.reference]
+            try:
+                page = rt.records.list(actor, f.reference, limit=defaults.FORM_CHOICES)
+            except DispatchflowError:
+                continue
+            title = target.title_field
+            out[f.name] = [(r["id"], f"{r.get(title)} (#{r['id']})" if title and r.get(title)
+                            else f"#{r['id']}") for r in page.items]
     return out

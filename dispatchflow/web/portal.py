@@ -33,6 +33,7 @@ from .i18n import label, locale, t
 from .pages import (
     PORTAL_ACTOR,
     display,
+    form_choices,
     form_presets,
     main_entities,
     may_use_form,
@@ -164,7 +165,7 @@ def form_page(name: str) -> Any:
         status = 422
     html = render_form(rt.app, name, locale=locale(), values=values, errors=errors,
                        csrf_token=generate_csrf(), action=url_for("portal.form_page", name=name),
-                       now=rt.clock())
+                       now=rt.clock(), choices=form_choices(rt, actor, name))
     return render_template("form_page.html", form=form, form_html=Markup(html),
                            has_errors=bool(errors), files_discarded=discarded), status
 

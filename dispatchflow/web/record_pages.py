@@ -41,6 +41,7 @@ from .errors import error_page
 from .i18n import label, locale, t
 from .pages import (
     display,
+    form_choices,
     form_presets,
     may_use_form,
     record_offer,
@@ -178,7 +179,9 @@ def record_form(entity: str, record_id: int, name: str) -> Any:
     if request.method == "POST":
         posted = parse_post(rt, name, actor, mode="update")
         preset = form_presets(rt.app, form, actor)
-        payload = {**{k: v for k, v in posted.payload.items() if k not in preset}, **preset}
+        # An empty file input keeps the files the record has (it does not clear them).
+        payload = {**{k: v for k, v in posted.payload.items() if k not in preset and not (
+            v is None and edef.fields[k].kind == "attachment")}, **preset}
         checked = validate_payload(rt.app, entity, payload, mode="update", form=name,
                                    locale=locale(), now=rt.clock(), current=record)
         errors = [*posted.errors, *checked.errors]
@@ -207,7 +210,8 @@ def record_form(entity: str, record_id: int, name: str) -> Any:
     action = url_for("records.record_form", entity=entity, record_id=record_id, name=name,
                      v=version)
     html = render_form(rt.app, name, locale=locale(), values=values, errors=errors,
-                       csrf_token=generate_csrf(), action=action, now=rt.clock())
+                       csrf_token=generate_csrf(), action=action, now=rt.clock(),
+                       choices=form_choices(rt, actor, name))
     return render_template("form_page.html", form=form, form_html=Markup(html),
                            has_errors=bool(errors), files_discarded=discarded,
                            record_url=record_url,
