@@ -1,4 +1,5 @@
-"""UI language: ``?lang=`` or the session's choice, else the app's default locale."""
+"""UI language: ``?lang=``, the session's choice or the browser's Accept-Language, else
+the app's default locale."""
 
 from __future__ import annotations
 
@@ -89,6 +90,10 @@ def locale() -> str:
     chosen = session.get("lang")
     if chosen in ("zh", "en"):
         return str(chosen)
+    if request.accept_languages:  # the browser's preference, when it states one
+        best = request.accept_languages.best_match(["zh", "en"])
+        if best:
+            return best
     try:
         return str(current_app.extensions["dispatchflow"].app.default_locale)
     except Exception:  # noqa: BLE001 - no version published yet: fall back

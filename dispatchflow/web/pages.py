@@ -159,12 +159,14 @@ def summary_fields(entity: EntityDef, readable: frozenset[str]) -> list[str]:
 
 def record_rows(disp: Display, entity: EntityDef, record: dict[str, Any],
                 readable: frozenset[str]) -> list[tuple[str, str]]:
-    """(label, formatted value) of every readable field with a value, in declared order."""
+    """(label, formatted value) of every readable field with a value: the list's summary
+    fields (status, priority...) first, then the others as declared, system fields last."""
+    first = summary_fields(entity, readable)
+    rest = [n for n, f in entity.fields.items() if n not in first and not f.system]
+    system = [n for n, f in entity.fields.items() if f.system]
     rows = []
-    for name, f in entity.fields.items():
-        if name == "id" or name not in readable or name not in record:
-            continue
-        if f.kind == "geo" and not record.get(name):
+    for name in dict.fromkeys([entity.title_field or "", *first, *rest, *system]):
+        if name in ("", "id") or name not in readable or name not in record:
             continue
         text = disp.value(entity, name, record.get(name))
         if text:
