@@ -170,8 +170,8 @@ def test_unknown_key_without_close_match_lists_allowed_keys() -> None:
         """)
     assert golden(diagnostics) == [
         ("E1011", "unknown key 'colour' in the form file", 4, 1,
-         "allowed keys: description, entity, form, roles, sections, submit_label, "
-         "success_message, title"),
+         "allowed keys: acts_on, available_if, description, entity, form, roles, sections, "
+         "submit_label, success_message, title"),
     ]
 
 
