@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from portal_world import csrf_of, signed_in
-
+from dispatchflow.platform.runner import take_action
+from dispatchflow.platform.users import load_actor
 from dispatchflow.web.app import create_app
 from dispatchflow.web.portal import tracking_token
 
@@ -24,11 +24,9 @@ def test_a_tracking_link_ends_after_cancel_plus_grace(portal_rt, demo) -> None:
     assert client.get(f"/track/{token}").status_code == 200
     cancelled_at = datetime.now(UTC)
     portal_rt.clock = lambda: cancelled_at
-    by_customer = signed_in(portal_rt, demo, "demo_customer")
-    page = by_customer.get("/records/work_order/1").get_data(as_text=True)
-    res = by_customer.post("/records/work_order/1/actions/cancel",
-                           data={"csrf_token": csrf_of(page)})
-    assert res.status_code == 303
+    customer = load_actor(portal_rt.engine, "demo_customer")
+    assert customer is not None
+    take_action(portal_rt, customer, "work_order", 1, "cancel")
     portal_rt.clock = lambda: cancelled_at + timedelta(days=2, hours=23)
     within = client.get(f"/track/{token}")
     assert within.status_code == 200 and "已取消" in within.get_data(as_text=True)

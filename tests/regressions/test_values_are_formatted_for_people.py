@@ -18,7 +18,6 @@ from portal_world import login
 from dispatchflow.platform.actors import SYSTEM_ACTOR
 from dispatchflow.platform.users import add_user, load_actor
 from dispatchflow.web.app import create_app
-from dispatchflow.web.display import Display
 from dispatchflow.web.portal import tracking_token
 
 ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
@@ -66,6 +65,8 @@ def test_a_user_with_a_time_zone_reads_times_in_it(portal_rt, demo) -> None:
 
 
 def test_durations_and_times_read_as_words() -> None:
+    from dispatchflow.web.display import Display
+
     app = type("A", (), {"default_locale": "zh", "tags": {}, "timezone": "Asia/Shanghai"})()
     zh = Display(app, "zh", ZoneInfo("Asia/Shanghai"))  # type: ignore[arg-type]
     en = Display(app, "en", ZoneInfo("Europe/London"))  # type: ignore[arg-type]
