@@ -20,6 +20,7 @@ from dispatchflow.platform.runtime import Runtime
 from dispatchflow.platform.users import load_actor
 from dispatchflow.platform.versions import publish
 from dispatchflow.web.app import create_app
+from dispatchflow.web.portal import tracking_token
 
 REFERENCE = Path(__file__).resolve().parents[1] / "examples" / "field-service"
 
@@ -98,6 +99,17 @@ def published_runtime(database_url: str, home: Path) -> Runtime:
 
 def signed_in(rt: Runtime, world: dict[str, Any], user: str) -> Any:
     """A test client of a new web app for ``rt``, signed in as ``user`` (a demo user)."""
-    client = create_app(runtime=rt, TESTING=True).test_client()
+    client = anonymous(rt)
     login(client, user, world["passwords"][user])
     return client
+
+
+def anonymous(rt: Runtime) -> Any:
+    """A test client of a new web app for ``rt``, not signed in."""
+    return create_app(runtime=rt, TESTING=True).test_client()
+
+
+def track_path(client: Any, record_id: int, entity: str = "work_order") -> str:
+    """The path of the tracking page of a record (a fresh signed link)."""
+    with client.application.test_request_context():
+        return "/track/" + tracking_token(entity, record_id)

@@ -33,6 +33,11 @@ MACHINE_PATHS = ("/api/", "/channels/")
 #: Statuses the error page has its own words for; others use the nearest class (4xx/5xx).
 PAGE_STATUSES = (400, 401, 403, 404, 405, 409, 410, 413, 422, 500, 503)
 
+#: What is left when even the error page cannot be rendered: still ours, still a way on.
+FALLBACK = ('<!doctype html><meta charset="utf-8"><title>{status}</title>'
+            '<main class="error-page"><h1>{status}</h1><p>出错了 · Something went wrong</p>'
+            '<p><a href="/">首页 · Home</a></p></main>')
+
 _KINDS: list[tuple[type[DispatchflowError], int]] = [
     (ValidationError, 422), (NotFoundError, 404), (PermissionDenied, 403), (ConflictError, 409),
 ]
@@ -41,9 +46,13 @@ _KINDS: list[tuple[type[DispatchflowError], int]] = [
 def error_page(status: int, detail: str | None = None, **context: Any) -> tuple[str, int]:
     """The site's error page for ``status`` (with an optional extra sentence)."""
     key = status if status in PAGE_STATUSES else (500 if status >= 500 else 400)
-    return render_template("error.html", status=status, key=key, detail=detail,
-                           back=request.referrer if _local(request.referrer) else None,
-                           **context), status
+    try:
+        return render_template("error.html", status=status, key=key, detail=detail,
+                               back=request.referrer if _local(request.referrer) else None,
+                               **context), status
+    except Exception:  # noqa: BLE001 - the page itself failed (e.g. the database is down)
+        log.exception("the error page for %s failed", status)
+        return FALLBACK.format(status=status), status
 
 
 def register_error_handlers(app: Flask, rt: Runtime) -> None:

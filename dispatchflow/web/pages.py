@@ -21,7 +21,7 @@ from ..platform.actors import SYSTEM_ACTOR, Actor
 from ..platform.runtime import Runtime
 from .auth import runtime, session_actor
 from .display import Display, Namer, viewer_zone
-from .i18n import locale
+from .i18n import label, locale
 
 #: Who submits a ``public`` form for an anonymous visitor.
 PORTAL_ACTOR = Actor("portal", "portal", channel="portal", is_system=True)
@@ -140,6 +140,13 @@ def _facts(entity: EntityDef, record: dict[str, Any]) -> dict[str, Any]:
         if f.kind == "reference" and isinstance(out.get(name), int):
             out[name] = {"id": out[name]}
     return out
+
+
+def entity_words(entity: EntityDef) -> str:
+    """An entity's label as it reads inside a sentence (English starts it lower-case:
+    "My work order list")."""
+    name = label(entity.label, entity.name)
+    return name[:1].lower() + name[1:] if locale() == "en" and name[1:2].islower() else name
 
 
 def record_title(disp: Display, entity: EntityDef, record: dict[str, Any]) -> str:

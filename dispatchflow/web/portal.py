@@ -33,6 +33,7 @@ from .i18n import label, locale, t
 from .pages import (
     PORTAL_ACTOR,
     display,
+    entity_words,
     form_choices,
     form_presets,
     main_entities,
@@ -87,18 +88,13 @@ def index() -> Any:
         disp = display(actor)
         for entity in main_entities(rt):
             if rt.authz.can(actor, entity, "read"):
-                name = disp.label(rt.app.entities[entity].label, entity)
+                name = entity_words(rt.app.entities[entity])
                 lists.append({"url": url_for("records.record_list", entity=entity),
-                              "title": t("my_records", entity=_inline(name)),
-                              "help": t("my_records_help", entity=_inline(name))})
+                              "title": t("my_records", entity=name),
+                              "help": t("my_records_help", entity=name)})
         offers = _offers(actor, disp)
     return render_template("index.html", forms=forms, lists=lists, offers=offers,
                            app_title=label(rt.app.title, rt.app.name))
-
-
-def _inline(name: str) -> str:
-    """An entity label inside an English sentence starts lower-case ("My work order list")."""
-    return name[:1].lower() + name[1:] if locale() == "en" and name[1:2].islower() else name
 
 
 def _offers(actor: Actor, disp: Display) -> list[dict[str, Any]]:
@@ -183,10 +179,9 @@ def done(name: str) -> Any:
     record_url = list_url = list_title = None
     actor = session_actor()
     if actor is not None and runtime().authz.can(actor, entity, "read"):
-        edef = runtime().app.entities[entity]
         record_url = url_for("records.record_page", entity=entity, record_id=record_id)
         list_url = url_for("records.record_list", entity=entity)
-        list_title = t("my_records", entity=_inline(label(edef.label, entity)))
+        list_title = t("my_records", entity=entity_words(runtime().app.entities[entity]))
     return render_template("done.html", message=message, record_id=record_id, entity=entity,
                            track_url=url_for("portal.track", token=token, _external=True),
                            record_url=record_url, list_url=list_url, list_title=list_title)
@@ -220,7 +215,7 @@ def track(token: str) -> Any:
         n for n in visible if n not in ("id", "created_by") and _shown(rt, edef.fields[n])))
     forms = []
     if "customer" in known:
-        offer = record_offer(rt, _tracking_customer(viewer), entity, record)
+        offer = record_offer(rt, viewer, entity, record)
         forms = [{"url": url_for("records.record_form", entity=entity, record_id=record_id,
                                  name=f["form"]), "label": f["label"]} for f in offer.forms]
     return render_template("track.html", rows=rows, record_id=record_id,
@@ -234,9 +229,3 @@ def _shown(rt: Any, f: Any) -> bool:
         return False
     target = rt.app.entities.get(f.reference) if f.kind == "reference" else None
     return target is None or not target.sensitive
-
-
-def _tracking_customer(viewer: Actor) -> Actor:
-    """The customer role as the tracking page sees it (which forms to link, not who submits:
-    the form page checks the signed-in user)."""
-    return Actor(viewer.user_id, roles=viewer.roles, channel=viewer.channel, is_system=False)

@@ -41,6 +41,7 @@ from .errors import error_page
 from .i18n import label, locale, t
 from .pages import (
     display,
+    entity_words,
     form_choices,
     form_presets,
     may_use_form,
@@ -69,11 +70,7 @@ def _entity_or_404(entity: str) -> Any:
 
 def list_title(entity: str) -> str:
     """"My <entity>" in the request's language."""
-    edef = runtime().app.entities[entity]
-    name = label(edef.label, entity)
-    if locale() == "en" and name[1:2].islower():
-        name = name[:1].lower() + name[1:]
-    return t("my_records", entity=name)
+    return t("my_records", entity=entity_words(runtime().app.entities[entity]))
 
 
 @bp.get("/<entity>")

@@ -16,11 +16,10 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
-from portal_world import demo_world, published_runtime
+from portal_world import demo_world, published_runtime, track_path
 from werkzeug.serving import make_server
 
 from dispatchflow.web.app import create_app
-from dispatchflow.web.portal import tracking_token
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -33,8 +32,7 @@ def live(tmp_path: Path) -> Iterator[dict[str, Any]]:
     rt = published_runtime(f"sqlite:///{tmp_path}/b.db", tmp_path / "home")
     world = demo_world(rt)
     app = create_app(runtime=rt)
-    with app.test_request_context():
-        world["track"] = "/track/" + tracking_token("work_order", world["feedback"])
+    world["track"] = track_path(app.test_client(), world["feedback"])
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

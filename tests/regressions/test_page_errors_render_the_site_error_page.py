@@ -8,9 +8,7 @@ styled 500, never Werkzeug's bare one.
 from __future__ import annotations
 
 import pytest
-from portal_world import signed_in
-
-from dispatchflow.web.app import create_app
+from portal_world import anonymous, signed_in
 
 
 def page_of(res) -> str:
@@ -33,7 +31,7 @@ def test_a_forbidden_page_is_a_403_page_with_a_next_step(portal_rt, demo) -> Non
 
 def test_an_unexpected_failure_is_the_sites_500_page(portal_rt, demo,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    client = create_app(runtime=portal_rt, TESTING=True).test_client()
+    client = anonymous(portal_rt)
 
     def broken() -> None:
         raise RuntimeError("database went away")
@@ -50,7 +48,7 @@ def test_an_unexpected_failure_is_the_sites_500_page(portal_rt, demo,
 
 
 def test_an_unknown_page_is_a_404_page(portal_rt) -> None:
-    client = create_app(runtime=portal_rt, TESTING=True).test_client()
+    client = anonymous(portal_rt)
     res = client.get("/no/such/page")
     assert res.status_code == 404
     assert "找不到" in page_of(res)

@@ -13,12 +13,10 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from portal_world import login
+from portal_world import anonymous, login, track_path
 
 from dispatchflow.platform.actors import SYSTEM_ACTOR
 from dispatchflow.platform.users import add_user, load_actor
-from dispatchflow.web.app import create_app
-from dispatchflow.web.portal import tracking_token
 
 ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
@@ -29,10 +27,9 @@ def rows(html: str) -> dict[str, str]:
 
 def test_the_tracking_page_shows_values_for_people(portal_rt, demo) -> None:
     order = demo["feedback"]
-    client = create_app(runtime=portal_rt, TESTING=True).test_client()
-    with client.application.test_request_context():
-        token = tracking_token("work_order", order)
-    zh = client.get(f"/track/{token}").get_data(as_text=True)
+    client = anonymous(portal_rt)
+    track = track_path(client, order)
+    zh = client.get(track).get_data(as_text=True)
     assert not ISO.search(zh) and "True" not in zh and "False" not in zh
     shown = rows(zh)
     assert shown["负责技师"] == "王师傅"  # the technician's name, not an id
@@ -41,7 +38,7 @@ def test_the_tracking_page_shows_values_for_people(portal_rt, demo) -> None:
     completed = portal_rt.records.get(SYSTEM_ACTOR, "work_order", order)["completed_at"]
     local = datetime.fromisoformat(completed).astimezone(ZoneInfo("Asia/Shanghai"))  # app's
     assert shown["完工时间"] == f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
-    en = rows(client.get(f"/track/{token}?lang=en").get_data(as_text=True))
+    en = rows(client.get(f"{track}?lang=en").get_data(as_text=True))
     assert en["Customer not present"] == "Yes" and en["Status"] == "Awaiting feedback"
     assert en["Assigned technician"] == "王师傅" and "Urgent" in en["Tags"]
     assert re.fullmatch(r"\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2}", en["Completed at"])
@@ -54,7 +51,7 @@ def test_a_user_with_a_time_zone_reads_times_in_it(portal_rt, demo) -> None:
              roles=["technician"], attributes={**tech.attributes, "timezone": "Europe/London"})
     order = demo["in_service"]
     accepted = portal_rt.records.get(SYSTEM_ACTOR, "work_order", order)["accepted_at"]
-    client = create_app(runtime=portal_rt, TESTING=True).test_client()
+    client = anonymous(portal_rt)
     login(client, "tech_london", "pw-london")
     html = client.get(f"/records/work_order/{order}?lang=en").get_data(as_text=True)
     assert not ISO.search(html)

@@ -16,10 +16,9 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from portal_world import PNG, demo_world, login
+from portal_world import PNG, demo_world, login, track_path
 
 from dispatchflow.web.app import create_app
-from dispatchflow.web.portal import tracking_token
 
 #: Pages a role may visit at most (a runaway crawl is a bug too).
 MAX_PAGES = 150
@@ -141,8 +140,7 @@ def _crawl(client: Any, seeds: list[str], failures: list[str], role: str) -> lis
 def test_every_page_as_every_demo_role_answers_without_a_server_error(rt) -> None:
     world = demo_world(rt)
     app = create_app(runtime=rt, TESTING=True)
-    with app.test_request_context():
-        track = "/track/" + tracking_token("work_order", world["feedback"])
+    track = track_path(app.test_client(), world["feedback"])
     failures: list[str] = []
     visited = 0
     roles = ["anonymous", *sorted(world["passwords"])]
