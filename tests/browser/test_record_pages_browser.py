@@ -118,4 +118,7 @@ def test_the_customer_tracking_page_reads_well(live: dict[str, Any], browser: An
         page.click("main button[type=submit]")
         page.wait_for_url("**/forms/customer_feedback")
         page.screenshot(path=str(shots / f"rating-{lang}-{width}.png"), full_page=True)
+        page.goto(f"{live['url']}/records/work_order/999999")  # the site's own error page
+        expect(page.locator(".error-page .error-status")).to_have_text("404")
+        page.screenshot(path=str(shots / f"error-404-{lang}-{width}.png"), full_page=True)
         page.context.close()
