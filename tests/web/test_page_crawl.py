@@ -95,9 +95,10 @@ def _filled(form: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _crawl(client: Any, seeds: list[str], failures: list[str], role: str) -> list[str]:
+def _crawl(client: Any, seeds: list[str], failures: list[str], role: str
+           ) -> tuple[list[str], int]:
     """Visit every page reachable from ``seeds``, then submit every form found; returns
-    the pages. Forms with inputs go before plain action buttons, so that the record
+    the pages and how many posts it made. Forms with inputs go before plain action buttons, so that the record
     they were found on is still in the state that offered them."""
     seen: list[str] = []
     forms: dict[str, dict[str, Any]] = {}
@@ -134,7 +135,7 @@ def _crawl(client: Any, seeds: list[str], failures: list[str], role: str) -> lis
             res = client.post(action, data=body, content_type="multipart/form-data")
             if res.status_code >= 500:
                 failures.append(f"{role} POST {action} {sorted(body)}: {res.status_code}")
-    return seen
+    return seen, 2 * len(forms)
 
 
 def test_every_page_as_every_demo_role_answers_without_a_server_error(rt) -> None:
@@ -142,13 +143,14 @@ def test_every_page_as_every_demo_role_answers_without_a_server_error(rt) -> Non
     app = create_app(runtime=rt, TESTING=True)
     track = track_path(app.test_client(), world["feedback"])
     failures: list[str] = []
-    visited = 0
+    visited = posts = 0
     roles = ["anonymous", *sorted(world["passwords"])]
     for user in roles:
         client = app.test_client()
         if user != "anonymous":
             login(client, user, world["passwords"][user])
-        pages = _crawl(client, ["/", track] if user == "anonymous" else ["/"], failures, user)
+        pages, posted = _crawl(client, ["/", track] if user == "anonymous" else ["/"],
+                               failures, user)
         client.get("/?lang=en")
         for url in pages:  # the same pages in English
             res = client.get(url)
@@ -156,5 +158,7 @@ def test_every_page_as_every_demo_role_answers_without_a_server_error(rt) -> Non
                 failures.append(f"{user} GET {url} (en): {res.status_code}")
         assert len(pages) > 1, f"{user} reached nothing from the home page"
         visited += len(pages)
-    print(f"\npage crawl: {visited} pages x roles visited ({len(roles)} roles, zh and en)")
+        posts += posted
+    print(f"\npage crawl: {visited} pages x roles visited ({len(roles)} roles, each page in zh "
+          f"and en), {posts} form posts")
     assert not failures, "\n".join(failures)
