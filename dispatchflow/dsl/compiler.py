@@ -67,6 +67,8 @@ class App:
     sources: dict[str, str] = field(repr=False)
     digest: str = ""
     dispatch: dict[str, Any] = field(default_factory=dict)  # app.yaml `dispatch:`
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)  # app.yaml `tags:`
+    portal: dict[str, Any] = field(default_factory=dict)  # app.yaml `portal:`
 
     def rulesets_for(self, entity: str, event: str) -> list[ast.RulesetDecl]:
         """Rule sets triggered by ``entity.event``, in file order."""
@@ -207,7 +209,8 @@ def _compile(loaded: LoadedBundle, bag: DiagnosticBag) -> App:
         user=user, rulesets=rulesets, policies=policies, tables=tables, roles=roles,
         forms=forms, flows=flows, channels=channels, notifications=notifications,
         test_cases=tuple(cases), sources=dict(loaded.sources), digest=loaded.digest(),
-        dispatch=dict(app_data.get("dispatch") or {}))
+        dispatch=dict(app_data.get("dispatch") or {}), tags=dict(app_data.get("tags") or {}),
+        portal=dict(app_data.get("portal") or {}))
 
 
 def _check_dispatch_settings(doc: Any, policies: dict[str, Any],

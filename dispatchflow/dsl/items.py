@@ -231,6 +231,8 @@ def check_form(doc: YamlDocument, ctx: Context) -> CheckedItem:
         if data["roles"][i] != "public":
             c.name_in(("roles", i), ctx.roles, "role")
     scope = ctx.scope(**{data["entity"]: ctx.entity_type(data["entity"])})
+    if "available_if" in data:
+        c.expr(("available_if",), scope, condition=True, what="'available_if'")
     seen: set[str] = set()
     for s, section in enumerate(data["sections"]):
         for f, item in enumerate(section["fields"]):

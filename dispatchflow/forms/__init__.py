@@ -13,6 +13,9 @@ What belongs here, one concept per module:
 ``conditions``
     ``visible_if`` / ``required_if``: compiled for the server, serialised to a
     small JSON tree for the browser's interpreter (``static/dispatchflow-forms.js``).
+``binding``
+    which forms create records and which act on an existing one (a flow
+    action's form, or ``acts_on: existing``), and ``available_if``.
 ``submission``
     HTML form posts (strings and files) -> the JSON payload shape; file size and
     type checks; files stored through callbacks the caller passes in.

@@ -28,6 +28,16 @@ SQLITE_DEADLINE_CHECK_STEPS = 1000
 #: Lifetime of a customer tracking link, in days.
 TRACKING_LINK_DAYS = 30
 
+#: How long a tracking link keeps working after its record's flow ended (closed or
+#: cancelled) when app.yaml ``portal.tracking_grace`` sets nothing, in hours.
+TRACKING_GRACE_HOURS = 7 * 24
+
+#: Records shown on one page of a portal "my records" list.
+PORTAL_LIST_SIZE = 50
+
+#: Options a form's reference select lists at most (the records the user may read).
+FORM_CHOICES = 200
+
 #: Lifetime of an API token when none is given, in days (0 = no expiry).
 TOKEN_DAYS = 365
 

@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 
 from ..errors import NotFoundError, ValidationError
@@ -52,3 +52,10 @@ def load_file(engine: Engine, file_id: str) -> tuple[StoredFile, bytes]:
     if row is None:
         raise NotFoundError("no such file")
     return StoredFile(row.id, row.filename, row.content_type, row.size, row.sha256), row.data
+
+
+def discard_files(engine: Engine, file_ids: list[str]) -> None:
+    """Delete files stored for a submission that was then refused (nothing points at them)."""
+    if file_ids:
+        with engine.begin() as conn:
+            conn.execute(delete(files).where(files.c.id.in_(file_ids)))

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, Response, render_template, request
+from flask import Blueprint, Flask, Response, request
 from flask_wtf.csrf import CSRFProtect
 from markupsafe import Markup
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..forms.render import STATIC_DIR, asset_tags
 from ..platform.config import Settings
-from ..platform.runtime import NoActiveVersion, Runtime
+from ..platform.runtime import Runtime
 from . import (  # noqa: F401 (api_* add routes to api.bp)
     api,
     api_escalations,
@@ -20,13 +19,12 @@ from . import (  # noqa: F401 (api_* add routes to api.bp)
     auth,
     channels,
     portal,
+    record_pages,
 )
+from .errors import MACHINE_PATHS, register_error_handlers
 from .i18n import label, locale, t
-from .problems import problem
 
 csrf = CSRFProtect()
-
-MACHINE_PATHS = ("/api/", "/channels/")
 
 # Pages load only our own scripts and styles; uploads and signatures are data: images.
 CSP = ("default-src 'self'; img-src 'self' data: blob:; script-src 'self'; "
@@ -64,6 +62,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     app.register_blueprint(channels.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(portal.bp)
+    app.register_blueprint(record_pages.bp)
     app.register_blueprint(Blueprint("forms_assets", __name__, static_folder=str(STATIC_DIR),
                                      static_url_path="/static/forms"))
     app.jinja_env.globals.update(t=t, label=label, locale=locale,
@@ -86,27 +85,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
             response.headers["Cache-Control"] = "no-store"
         return response
 
-    @app.errorhandler(RequestEntityTooLarge)
-    def _too_large(_exc: RequestEntityTooLarge) -> Any:
-        limit = f"{rt.settings.max_upload_mb:g} MB"
-        if request.path.startswith(MACHINE_PATHS):
-            return problem(413, "too-large", "Request too large",
-                           f"the request is larger than {limit}")
-        return render_template("error.html", message=f"> {limit}"), 413
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Any:
-        # Machine callers always get problem+json, whatever layer rejected the request.
-        if request.path.startswith(MACHINE_PATHS):
-            slug = (exc.name or "error").lower().replace(" ", "-")
-            response = problem(exc.code or 500, slug, exc.name or "Error", exc.description)
-            if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
-                response.headers["Allow"] = ", ".join(exc.valid_methods)
-            return response
-        return exc
-
-    @app.errorhandler(NoActiveVersion)
-    def _no_version(_exc: NoActiveVersion) -> Any:
-        return render_template("error.html", message=t("no_version")), 503
-
+    register_error_handlers(app, rt)
     return app

@@ -96,8 +96,11 @@ def login() -> Any:
         actor = authenticate(runtime().engine, request.form.get("username", ""),
                              request.form.get("password", ""))
         if actor is not None:
-            session.clear()
+            lang = session.get("lang")
+            session.clear()  # a fresh session on login; the chosen language stays
             session["user_id"] = actor.user_id
+            if lang:
+                session["lang"] = lang
             return redirect(_safe_next(request.args.get("next")))
         error = t("login_failed")
     return render_template("login.html", error=error, lang=locale()), 200 if error is None \

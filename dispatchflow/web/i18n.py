@@ -1,6 +1,9 @@
-"""UI language: ``?lang=`` or the session's choice, else the app's default locale."""
+"""UI language: ``?lang=``, the session's choice or the browser's Accept-Language, else
+the app's default locale."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from flask import current_app, request, session
 
@@ -21,6 +24,60 @@ UI_TEXT: dict[str, dict[str, str]] = {
     "home": {"zh": "首页", "en": "Home"},
     "record_number": {"zh": "编号", "en": "Number"},
     "status": {"zh": "状态", "en": "Status"},
+    "my_records": {"zh": "我的{entity}", "en": "My {entity} list"},
+    "my_records_help": {"zh": "您可以查看和处理的{entity}",
+                        "en": "The {entity} records you can see and act on"},
+    "no_records": {"zh": "暂无记录", "en": "Nothing here yet"},
+    "more_records": {"zh": "下一页", "en": "Next page"},
+    "choose_record": {"zh": "“{form}”要在具体记录上填写：请在下面选择一条。",
+                      "en": "“{form}” is filled in on a record: choose one below."},
+    "new_forms": {"zh": "新建", "en": "Create"},
+    "public_forms": {"zh": "无需登录即可使用", "en": "Open to everyone"},
+    "login_for_more": {"zh": "登录后可查看您的记录和待办。",
+                       "en": "Log in to see your records and what to do next."},
+    "nothing_to_do": {"zh": "您的角色暂时没有可用的页面。请联系管理员。",
+                      "en": "Your role has nothing to use here yet. Ask an administrator."},
+    "offers": {"zh": "待您接单", "en": "Offered to you"},
+    "offer_expires": {"zh": "截止", "en": "Answer by"},
+    "actions": {"zh": "可执行的操作", "en": "What you can do"},
+    "no_actions": {"zh": "当前没有需要您处理的操作。", "en": "Nothing for you to do on it now."},
+    "details": {"zh": "详情", "en": "Details"},
+    "open": {"zh": "查看", "en": "Open"},
+    "back_to_record": {"zh": "返回记录", "en": "Back to the record"},
+    "action_done": {"zh": "已完成：{action}", "en": "Done: {action}"},
+    "files_discarded": {"zh": "提交未成功，已上传的文件未保存：请重新选择文件。",
+                        "en": "Nothing was saved, including the uploaded files: choose "
+                              "them again."},
+    "view_record": {"zh": "查看记录", "en": "View the record"},
+    "link_ended": {"zh": "此进度链接已失效：工单已结束。如需帮助，请登录查看或联系客服。",
+                   "en": "This tracking link has ended: the order is finished. Log in or "
+                          "contact us if you need help."},
+    "track_forms": {"zh": "您可以", "en": "You can"},
+    "login_to_use": {"zh": "（需登录）", "en": "(log in first)"},
+    "updated": {"zh": "最后更新", "en": "Last updated"},
+    "error_title": {"zh": "出错了", "en": "Something went wrong"},
+    "error_400": {"zh": "请求无效。", "en": "The request is not valid."},
+    "error_401": {"zh": "请先登录。", "en": "Please log in first."},
+    "error_403": {"zh": "您没有权限执行此操作或查看此页面。",
+                  "en": "You are not allowed to do this or to see this page."},
+    "error_404": {"zh": "找不到该页面或记录，或您无权查看。",
+                  "en": "This page or record does not exist, or you may not see it."},
+    "error_405": {"zh": "此页面不支持该操作。", "en": "This page does not support that."},
+    "error_409": {"zh": "记录已被更改，或当前状态下不能执行此操作。",
+                  "en": "The record has changed, or this cannot be done in its current state."},
+    "error_410": {"zh": "此链接已失效。", "en": "This link has ended."},
+    "error_413": {"zh": "上传的内容太大。", "en": "The upload is too large."},
+    "error_422": {"zh": "提交的内容无效，未保存任何内容。",
+                  "en": "What was sent is not valid; nothing was saved."},
+    "error_500": {"zh": "服务器出错了，我们已记录此问题，未保存任何内容。",
+                  "en": "The server failed; the problem is logged and nothing was saved."},
+    "error_503": {"zh": "尚未发布应用版本，请稍后再试。",
+                  "en": "No app version is published yet; try again later."},
+    "next_login": {"zh": "登录", "en": "Log in"},
+    "next_home": {"zh": "返回首页", "en": "Go to the home page"},
+    "next_back": {"zh": "返回上一页", "en": "Go back"},
+    "next_reload": {"zh": "重新打开记录后再试", "en": "Reopen the record and try again"},
+    "next_retry": {"zh": "稍后再试", "en": "Try again later"},
 }
 
 
@@ -33,18 +90,23 @@ def locale() -> str:
     chosen = session.get("lang")
     if chosen in ("zh", "en"):
         return str(chosen)
+    if request.accept_languages:  # the browser's preference, when it states one
+        best = request.accept_languages.best_match(["zh", "en"])
+        if best:
+            return best
     try:
         return str(current_app.extensions["dispatchflow"].app.default_locale)
     except Exception:  # noqa: BLE001 - no version published yet: fall back
         return "zh"
 
 
-def t(key: str) -> str:
-    """UI text in the request's language."""
-    return UI_TEXT[key][locale()]
+def t(key: str, **params: str) -> str:
+    """UI text in the request's language, with ``{name}`` placeholders filled in."""
+    text = UI_TEXT[key][locale()]
+    return text.format(**params) if params else text
 
 
-def label(value: dict[str, str] | None, fallback: str = "") -> str:
+def label(value: Mapping[str, str] | None, fallback: str = "") -> str:
     """A bundle label ({zh, en}) in the request's language."""
     if not value:
         return fallback

@@ -170,8 +170,8 @@ def test_unknown_key_without_close_match_lists_allowed_keys() -> None:
         """)
     assert golden(diagnostics) == [
         ("E1011", "unknown key 'colour' in the form file", 4, 1,
-         "allowed keys: description, entity, form, roles, sections, submit_label, "
-         "success_message, title"),
+         "allowed keys: acts_on, available_if, description, entity, form, roles, sections, "
+         "submit_label, success_message, title"),
     ]
 
 
@@ -556,3 +556,18 @@ def test_reference_docs_mention_every_key(kind: str, schema: dict[str, Any]) -> 
             text = docs if (where + "/").startswith(shared) else section.group(1)
             for name in node["properties"]:
                 assert f"`{name}`" in text, f"docs/bundle.md ({kind}) lacks `{name}` ({where})"
+
+
+def test_portal_tracking_grace_must_be_a_duration() -> None:
+    ok, diagnostics = check("app", """
+        app: demo
+        version: "1"
+        timezone: Asia/Shanghai
+        portal:
+          tracking_grace: soon
+        tags:
+          urgent: {zh: 加急, en: Urgent}
+        """)
+    assert not ok
+    assert [(d.code, d.line, d.column) for d in diagnostics] == [("E1010", 5, 19)]
+    assert "soon" in diagnostics[0].message

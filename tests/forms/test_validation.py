@@ -283,4 +283,6 @@ def test_feedback_is_required_for_a_low_rating(app: App, codes: Codes) -> None:
     assert run({"rating": 2}) == {"feedback": "required"}
     assert run({"rating": 2, "feedback": "来晚了"}) == {}
     assert run({"rating": 5}) == {}
-    assert run({}) == {}  # null rating: "rating <= 2" is false
+    # The rating itself is required; a null rating does not make feedback required
+    # ("rating <= 2" is false).
+    assert run({}) == {"rating": "required"}

@@ -4,12 +4,13 @@ plumber, a dispatcher — what the regressions reproduce their reports on."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from portal_world import demo_world, published_runtime
 from sqlalchemy import func, select
 
 from dispatchflow.dsl.compiler import App, compile_bundle
@@ -141,3 +142,18 @@ def stored_photo(rt: Runtime) -> Callable[[], str]:
                           content_type="image/png", created_by="tech0",
                           max_bytes=1 << 20).id
     return make
+
+
+@pytest.fixture
+def portal_rt(database_url: str, tmp_path: Path) -> Iterator[Runtime]:
+    """The reference app published for the portal regressions."""
+    rt = published_runtime(database_url, tmp_path / "home")
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def demo(portal_rt: Runtime) -> dict[str, Any]:
+    """Demo users and records, an order in service for demo_technician and one awaiting
+    demo_customer's rating (see tests/portal_world.py)."""
+    return demo_world(portal_rt)

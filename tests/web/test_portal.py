@@ -5,22 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from portal_world import csrf_of, login
 from sqlalchemy import func, select
 
 from dispatchflow.platform.users import add_user
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "no CSRF token in the page"
-    return match.group(1)
-
-
-def login(client: Any, user: str, password: str) -> None:
-    page = client.get("/login").get_data(as_text=True)
-    res = client.post("/login", data={"username": user, "password": password,
-                                      "csrf_token": csrf_of(page)})
-    assert res.status_code == 302
 
 
 def customer_client(rt: Any, client: Any, world: dict[str, Any]) -> None:
