@@ -178,3 +178,32 @@ def _move(rt: Runtime, script: CityScript, until: str | None, accept_by: str | N
         if status == until or status not in script.lifecycle:
             return
         take_step(rt, script, script.lifecycle[status], order, salt)
+
+
+def ensure_channel_secrets(rt: Runtime, script: CityScript) -> list[str]:
+    """Give the channels the city's intake uses a secret when their variable is unset.
+
+    A secret is made once and kept in the home folder (mode 0600), then set in this
+    process's environment, so the city (and anyone holding the secret) can sign
+    deliveries. Returns the variables that were set here.
+    """
+    from .channels import channel
+
+    path = rt.settings.home / "demo-channel-secrets.json"
+    kept: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    done = []
+    for spec in script.intake.values():
+        if not isinstance(spec, dict) or "channel" not in spec:
+            continue
+        env = channel(rt.app, str(spec["channel"])).secret_env
+        if not env or os.environ.get(env):
+            continue
+        kept.setdefault(env, secrets.token_urlsafe(24))
+        os.environ[env] = kept[env]
+        done.append(env)
+    if done:
+        rt.settings.home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(kept, f)
+    return done
