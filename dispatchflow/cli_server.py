@@ -75,6 +75,7 @@ def serve(demo: bool, quiet: bool, demo_rate: str | None, demo_speed: float | No
             city.stop()
         if scheduler is not None:
             scheduler.stop()
+            scheduler.join(10.0)
 
 
 def _log_city() -> None:

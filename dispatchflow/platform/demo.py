@@ -123,7 +123,8 @@ def find_record(rt: Runtime, entity: str, values: dict[str, Any]) -> int | None:
 def seed_records(rt: Runtime, folder: Path | None = None, seed: int = defaults.DEMO_SEED) -> int:
     """Create the seed's records (only into an empty work-order table); returns how many.
 
-    Sample orders with ``until`` are moved along the city's lifecycle at once
+    The demo users (:func:`seed_users`) are created once the people exist, before
+    the orders. Sample orders with ``until`` are moved along the city's lifecycle at once
     (accepted by ``accept_by``, who must hold its offer). Raises DemoDataError for
     malformed data files, and what the services raise for records the app refuses.
     """
@@ -149,6 +150,9 @@ def seed_records(rt: Runtime, folder: Path | None = None, seed: int = defaults.D
             if who == "technician":
                 values.setdefault("on_duty", True)
             ids[who][p.key] = create(a, entity, values)["id"]
+    # the demo accounts exist before the orders, so what the orders set off (customer
+    # updates, escalations, approvals) reaches them
+    seed_users(rt, folder)
     customers = {p.key: p for p in data.customers}
     salt = salt_of(seed)
     for sample in data.orders:

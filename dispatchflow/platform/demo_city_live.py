@@ -14,7 +14,8 @@
    accepted with a probability lower with load and distance, else declined —
    but only when someone else is still left to ask (another simulated
    technician of the round, or an untried candidate and a retry), so no order
-   is escalated because the city did not answer;
+   is escalated because the city did not answer (in a broadcast or a grab pool
+   they let the others take it instead, see :data:`PASSING_MODES`);
 3. **lifecycle** — orders of simulated technicians and customers move on after
    the step's time (``city.yaml`` ``lifecycle``): depart (once the technician
    is free), arrive after the travel time at the model's speed, start, complete
@@ -48,16 +49,30 @@ from ..rules.geo import haversine_km, point_of
 from ..rules.simulation import SimulationConfig
 from ..rules.staff_behaviour import accept_probability, answer_delay_minutes, draws, salt_of
 from . import defaults
-from .actors import SYSTEM_ACTOR
 from .channels import channel, deliver_email, deliver_webhook, sign
 from .db import dispatch_rounds, offers, users
 from .demo import find_record
 from .demo_data import CityScript, Person, Seed
-from .demo_people import answer_offer, field_to, linked_entity, ref_id, step_minutes, take_step
+from .demo_people import (
+    answer_offer,
+    field_to,
+    linked_entity,
+    record_of,
+    records_of,
+    ref_id,
+    step_minutes,
+    take_step,
+)
 from .runtime import Runtime
 from .storage import as_utc
 
 log = logging.getLogger("dispatchflow.demo")
+
+#: Offer modes in which a simulated technician who does not want the order lets the
+#: others of the round take it instead of rejecting: in a grab pool nobody rejects, and
+#: in a broadcast the reference flow leaves ``offered`` on the first rejection, which
+#: would strand the other offers of the round until they expire.
+PASSING_MODES = ("grab_pool", "broadcast")
 
 
 @dataclass
@@ -234,16 +249,17 @@ class LivingCity:
     def _answer(self, offer: dict[str, Any], pending: list[dict[str, Any]],
                 humans: set[int]) -> None:
         tech_id, order_id = int(offer["candidate_id"]), int(offer["record_id"])
-        tech = self.rt.records.get(SYSTEM_ACTOR, linked_entity(self.rt, self.script,
-                                                               "technician"), tech_id)
-        order = self.rt.records.get(SYSTEM_ACTOR, self.script.entity, order_id)
+        tech = record_of(self.rt, linked_entity(self.rt, self.script, "technician"), tech_id)
+        order = record_of(self.rt, self.script.entity, order_id)
+        if tech is None or order is None:
+            return
         here, there = point_of(tech.get("location")), point_of(order.get("location"))
         km = haversine_km(here[0], here[1], there[0], there[1]) if here and there else None
         u, _ = draws(self.salt, "accept", offer["id"])
         yes = u < accept_probability(self.config, int(tech.get("open_tasks") or 0), None, km)
         if not yes and self._others_left(offer, pending, humans):
-            if offer["mode"] == "grab_pool":
-                self.state.passed.add(offer["id"])  # simply does not claim it
+            if offer["mode"] in PASSING_MODES:
+                self.state.passed.add(offer["id"])  # simply does not take it
                 return
             self._did(answer_offer(self.rt, self.script, order_id, tech_id, accept=False))
             return
@@ -276,18 +292,15 @@ class LivingCity:
         script = self.script
         table = self.rt.tables[script.entity]
         status = table.c[script.status_field]
-        with self.rt.engine.connect() as conn:
-            rows = conn.execute(select(table.c.id, status).where(table.c.deleted_at.is_(None))
-                                .where(status.in_(list(script.lifecycle)))
-                                .order_by(table.c.id)).all()
+        active = records_of(self.rt, script.entity, status.in_(list(script.lifecycle)))
+        rows = [(o["id"], o[script.status_field]) for o in active]
         busy = self._busy(rows)
         current = {(int(i), st) for i, st in rows}
         self.state.seen = {k: v for k, v in self.state.seen.items() if k in current}
-        for order_id, current in rows:
-            order_id = int(order_id)
-            step = script.lifecycle[current]
-            first = self.state.seen.setdefault((order_id, current), now)
-            order = self.rt.records.get(SYSTEM_ACTOR, script.entity, order_id)
+        for order in active:
+            order_id, now_in = int(order["id"]), order[script.status_field]
+            step = script.lifecycle[now_in]
+            first = self.state.seen.setdefault((order_id, now_in), now)
             person = ref_id(order.get(field_to(self.rt, script, step.by)))
             if person is None or person in linked[step.by]:
                 continue  # nobody to play, or a demo account's order: a person acts
@@ -299,7 +312,7 @@ class LivingCity:
             try:
                 self._did(take_step(self.rt, script, step, order, self.salt))
             except DispatchflowError as exc:
-                log.warning("city: order %s (%s) did not move: %s%s", order_id, current,
+                log.warning("city: order %s (%s) did not move: %s%s", order_id, now_in,
                             exc.message, f" ({exc.hint})" if exc.hint else "")
                 continue
             if step.when_free:

@@ -15,13 +15,17 @@ import struct
 import zlib
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
 from ..rules.geo import haversine_km, point_of
 from ..rules.staff_behaviour import BehaviourConfig, draws, handling_minutes, travel_minutes
 from . import defaults
-from .actors import SYSTEM_ACTOR, Actor
+from .actors import Actor
+from .db import reading
 from .demo_data import CityScript, LifecycleStep
 from .files import store_file
 from .runner import take_action
+from .storage import from_row
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -58,6 +62,25 @@ def field_to(rt: Runtime, script: CityScript, who: str) -> str:
     return "assignee" if "assignee" in names else names[0]
 
 
+def records_of(rt: Runtime, entity: str, *where: Any) -> list[dict[str, Any]]:
+    """Live records of ``entity`` matching the SQL conditions ``where``, oldest first.
+
+    What the city *sees* is read directly (no audit, no transaction); what it *does*
+    goes through the services.
+    """
+    table = rt.tables[entity]
+    query = select(table).where(table.c.deleted_at.is_(None), *where).order_by(table.c.id)
+    with reading(rt.engine) as conn:
+        rows = conn.execute(query).mappings().all()
+    return [from_row(rt.app.entities[entity], dict(r), rt.tz) for r in rows]
+
+
+def record_of(rt: Runtime, entity: str, record_id: int) -> dict[str, Any] | None:
+    """One live record (see :func:`records_of`), or None."""
+    found = records_of(rt, entity, rt.tables[entity].c.id == record_id)
+    return found[0] if found else None
+
+
 def ref_id(value: Any) -> int | None:
     """The id of a reference value (an id, or a resolved record)."""
     if isinstance(value, dict):
@@ -70,7 +93,9 @@ def step_minutes(rt: Runtime, script: CityScript, step: LifecycleStep, order: di
     """Simulated minutes ``step`` takes for ``order``: fixed, travel or handling time."""
     if isinstance(step.after, float):
         return step.after
-    tech = _technician(rt, script, order)
+    tech_id = ref_id(order.get(field_to(rt, script, "technician")))
+    tech = None if tech_id is None else \
+        record_of(rt, linked_entity(rt, script, "technician"), tech_id)
     if step.after == "travel":
         here = point_of(tech.get("location")) if tech else None
         there = point_of(order.get("location"))
@@ -152,13 +177,6 @@ def rating_values(script: CityScript, order: dict[str, Any], salt: int) -> dict[
     if comments and spec.get("comment_field"):
         values[spec["comment_field"]] = comments[int(v * len(comments))]
     return values
-
-
-def _technician(rt: Runtime, script: CityScript, order: dict[str, Any]) -> dict[str, Any] | None:
-    tech = ref_id(order.get(field_to(rt, script, "technician")))
-    if tech is None:
-        return None
-    return rt.records.get(SYSTEM_ACTOR, linked_entity(rt, script, "technician"), tech)
 
 
 def _image(rt: Runtime, name: str, rgb: tuple[int, int, int]) -> str:
