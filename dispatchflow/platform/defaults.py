@@ -126,6 +126,9 @@ DEMO_ORDERS_PER_HOUR = 6.0
 #: How many times faster than real time the demo city's simulated people work.
 DEMO_CITY_SPEED = 10.0
 
+#: How many of its latest actions the demo city keeps in memory (``state.done``).
+DEMO_CITY_MEMORY = 1000
+
 #: Seconds between two steps of the demo city's thread.
 DEMO_TICK_SECONDS = 2.0
 

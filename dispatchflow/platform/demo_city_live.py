@@ -85,7 +85,7 @@ class CityState:
     seen: dict[tuple[int, str], datetime] = field(default_factory=dict)
     #: grab-pool offers a simulated technician chose not to claim
     passed: set[int] = field(default_factory=set)
-    #: what the city did, newest last (for logs and tests)
+    #: what the city did, newest last (the last DEMO_CITY_MEMORY things; for tests)
     done: list[str] = field(default_factory=list)
 
 
@@ -112,11 +112,19 @@ class LivingCity:
         now = now or self.rt.clock()
         before = len(self.state.done)
         self.rt.refresh()
+        if self.script.entity not in self.rt.tables:
+            if self._intake_off != "entity":
+                log.warning("city: the active app has no %s entity; the city waits",
+                            self.script.entity)
+            self._intake_off = "entity"
+            return []
         self._intake(now)
         linked = self._linked()
         self._answer_offers(now, linked["technician"])
         self._lifecycle(now, linked)
-        return self.state.done[before:]
+        done = self.state.done[before:]
+        del self.state.done[:-defaults.DEMO_CITY_MEMORY]  # a long-running city forgets
+        return done
 
     def _did(self, what: str) -> None:
         log.info("city: %s", what)

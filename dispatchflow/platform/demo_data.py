@@ -103,10 +103,6 @@ class CityScript:
     rating: dict[str, Any]
     intake: dict[str, Any]
 
-    def order_of_statuses(self) -> list[str]:
-        """The lifecycle's statuses in the order they follow each other."""
-        return list(self.lifecycle)
-
 
 def minutes(text: Any, where: str) -> float | str:
     """``"5m"``/``"2h"``/``"1d"`` -> minutes; ``travel``/``handling`` stay as they are."""
