@@ -19,6 +19,7 @@ from dispatchflow.platform.db import audit_log, deliveries, dispatch_rounds, off
 from dispatchflow.platform.demo import demo_folder, seed_records, seed_users
 from dispatchflow.platform.demo_city_live import CityThread, LivingCity, parse_rate
 from dispatchflow.platform.demo_data import load_city, load_seed
+from dispatchflow.platform.notify.tables import inbox
 from dispatchflow.platform.scheduler import tick
 from dispatchflow.platform.users import actor_from_row, authenticate
 
@@ -78,6 +79,10 @@ def test_every_demo_role_has_something_to_do(demo_rt) -> None:
     escalated = [o for o in supervisor if o["status"] == "exception"]
     assert [o["title"] for o in escalated] == ["电梯困人"]
     assert any("parts_approval" in o["tags"] for o in supervisor)
+    with rt.engine.connect() as conn:
+        messages = conn.execute(select(inbox.c.notification)
+                                .where(inbox.c.user_id == "demo_area_supervisor")).scalars()
+        assert set(messages) == {"escalation", "parts_approval_request"}
 
     tech = demo_user(rt, "demo_technician")
     assert len(explain.offers_for(rt, tech)) == 2  # the leak and the air-con order
