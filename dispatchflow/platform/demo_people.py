@@ -21,6 +21,7 @@ from ..rules.geo import haversine_km, point_of
 from ..rules.staff_behaviour import BehaviourConfig, draws, handling_minutes, travel_minutes
 from . import defaults
 from .actors import Actor
+from .channels import discard_files
 from .db import reading
 from .demo_data import CityScript, LifecycleStep
 from .files import store_file
@@ -119,13 +120,17 @@ def take_step(rt: Runtime, script: CityScript, step: LifecycleStep, order: dict[
         raise ValueError(f"order {order['id']} has no {step.by}")
     actor = person(script, step.by, who_id)
     if step.rate:
-        values = rating_values(script, order, salt)
+        values = rating_values(script, order, step.rate, salt)
         rt.records.update(actor, script.entity, int(order["id"]), values,
                           expected_version=None)
         return f"{step.by} {who_id} rated {script.entity} {order['id']}: {values[step.rate]}"
     assert step.action is not None
     form = completion_values(rt, script, order, salt) if step.form else None
-    take_action(rt, actor, script.entity, int(order["id"]), step.action, form)
+    try:
+        take_action(rt, actor, script.entity, int(order["id"]), step.action, form)
+    except BaseException:
+        discard_files(rt, _file_ids(script, form or {}))  # nothing points at them
+        raise
     if step.move_to_order and step.by == "technician":
         location = order.get(step.move_to_order)
         if location is not None:
@@ -147,10 +152,13 @@ def completion_values(rt: Runtime, script: CityScript, order: dict[str, Any],
     """The completion report's values for ``order``: resolution text, photo, signature."""
     spec = script.completion
     category = str(order.get("category"))
-    texts = spec.get("resolution", {})
-    choices = texts.get(category) or texts.get("other") or ["OK"]
-    u, _ = draws(salt, order["id"], "resolution")
-    values: dict[str, Any] = {"resolution": choices[int(u * len(choices))]}
+    values: dict[str, Any] = {}
+    text = spec.get("text") or {}
+    if text.get("field"):
+        texts = text.get("by_category") or {}
+        choices = texts.get(category) or texts.get("other") or ["OK"]
+        u, _ = draws(salt, order["id"], "resolution")
+        values[text["field"]] = choices[int(u * len(choices))]
     if spec.get("photos"):
         values[spec["photos"]] = [_image(rt, f"photo-{order['id']}.png", (70, 130, 180))]
     if spec.get("signature"):
@@ -161,8 +169,10 @@ def completion_values(rt: Runtime, script: CityScript, order: dict[str, Any],
     return values
 
 
-def rating_values(script: CityScript, order: dict[str, Any], salt: int) -> dict[str, Any]:
-    """A customer's rating of ``order`` (weighted draw) and the comment that goes with it."""
+def rating_values(script: CityScript, order: dict[str, Any], field: str,
+                  salt: int) -> dict[str, Any]:
+    """A customer's rating of ``order`` in ``field`` (a weighted draw of the script's
+    ``rating.weights``) and the comment that goes with it."""
     spec = script.rating
     weights = {int(k): float(v) for k, v in (spec.get("weights") or {5: 1.0}).items()}
     u, v = draws(salt, order["id"], "rating")
@@ -172,11 +182,20 @@ def rating_values(script: CityScript, order: dict[str, Any], salt: int) -> dict[
         if u < acc:
             chosen = stars
             break
-    values: dict[str, Any] = {spec["field"]: chosen}
+    values: dict[str, Any] = {field: chosen}
     comments = (spec.get("comments") or {}).get(chosen) or []
     if comments and spec.get("comment_field"):
         values[spec["comment_field"]] = comments[int(v * len(comments))]
     return values
+
+
+def _file_ids(script: CityScript, form: dict[str, Any]) -> list[str]:
+    """The ids of the generated images in the completion values ``form``."""
+    out: list[str] = []
+    for key in ("photos", "signature"):
+        value = form.get(script.completion.get(key) or "")
+        out.extend(str(v) for v in (value if isinstance(value, list) else [value]) if v)
+    return out
 
 
 def _image(rt: Runtime, name: str, rgb: tuple[int, int, int]) -> str:
