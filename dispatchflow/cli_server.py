@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -47,6 +48,9 @@ def serve(demo: bool, quiet: bool, demo_rate: str | None, demo_speed: float | No
     """Run the web application (embedded default: SQLite, inline jobs)."""
     from .web.app import create_app
 
+    if not demo and (quiet or demo_rate or demo_speed is not None or demo_seed is not None):
+        raise click.UsageError("--quiet, --demo-rate, --demo-speed and --demo-seed go with "
+                               "--demo")
     rt = _runtime()
     city = None
     if demo:
@@ -62,7 +66,9 @@ def serve(demo: bool, quiet: bool, demo_rate: str | None, demo_speed: float | No
 
         scheduler = SchedulerThread(rt)
         scheduler.start()
+    handler = None
     if city is not None:
+        handler = _log_city()
         city.start()
     click.echo(f"\nopen http://{host}:{port}/  (API: http://{host}:{port}/api/v1/openapi.json)")
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -73,20 +79,21 @@ def serve(demo: bool, quiet: bool, demo_rate: str | None, demo_speed: float | No
             signal.signal(signal.SIGTERM, previous)
         if city is not None:
             city.stop()
+        if handler is not None:
+            logging.getLogger("dispatchflow.demo").removeHandler(handler)
         if scheduler is not None:
             scheduler.stop()
             scheduler.join(10.0)
 
 
-def _log_city() -> None:
+def _log_city() -> logging.Handler:
     """Show what the city does (``dispatchflow.demo`` at INFO) on standard error."""
-    import logging
-
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     logger = logging.getLogger("dispatchflow.demo")
     logger.setLevel(logging.INFO)
     logger.addHandler(handler)
+    return handler
 
 
 def _exit_on_sigterm(_signum: int, _frame: Any) -> None:
@@ -148,7 +155,6 @@ def _demo(rt: Any, quiet: bool, rate: str | None, speed: float | None,
         return None
     for env in ensure_channel_secrets(rt, script):
         click.echo(f"{env} was not set: using a demo secret (kept in {rt.settings.home})")
-    _log_city()
     city = LivingCity(rt, script, people, seed=defaults.DEMO_SEED if seed is None else seed,
                       orders_per_hour=per_hour, speed=factor)
     click.echo(f"\nliving city: {per_hour:g} new requests/h over the channels, people working "

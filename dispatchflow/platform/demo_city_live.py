@@ -83,7 +83,7 @@ class CityState:
     arrivals: int = 0
     #: (order id, status) -> when the city first saw the order in that status
     seen: dict[tuple[int, str], datetime] = field(default_factory=dict)
-    #: grab-pool offers a simulated technician chose not to claim
+    #: grab-pool and broadcast offers a simulated technician chose not to take
     passed: set[int] = field(default_factory=set)
     #: what the city did, newest last (the last DEMO_CITY_MEMORY things; for tests)
     done: list[str] = field(default_factory=list)
@@ -104,7 +104,7 @@ class LivingCity:
         self.orders_per_hour, self.speed = orders_per_hour, speed
         self.config = config or SimulationConfig(accept_half_km=defaults.DEMO_ACCEPT_HALF_KM)
         self.state = CityState()
-        self._intake_off: str | None = None
+        self._warned: str | None = None
 
     # ------------------------------------------------------------------ one step
     def step(self, now: datetime | None = None) -> list[str]:
@@ -113,10 +113,10 @@ class LivingCity:
         before = len(self.state.done)
         self.rt.refresh()
         if self.script.entity not in self.rt.tables:
-            if self._intake_off != "entity":
+            if self._warned != "entity":
                 log.warning("city: the active app has no %s entity; the city waits",
                             self.script.entity)
-            self._intake_off = "entity"
+            self._warned = "entity"
             return []
         self._intake(now)
         linked = self._linked()
@@ -160,10 +160,10 @@ class LivingCity:
             try:
                 self._new_request(n, now)
             except DispatchflowError as exc:
-                if self._intake_off != exc.message:
+                if self._warned != exc.message:
                     log.warning("city: a new request was refused: %s%s", exc.message,
                                 f" ({exc.hint})" if exc.hint else "")
-                self._intake_off = exc.message
+                self._warned = exc.message
 
     def _jitter(self, interval_minutes: float, n: int) -> timedelta:
         u, _ = draws(self.salt, "arrival", n)

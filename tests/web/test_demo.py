@@ -244,6 +244,11 @@ def test_serve_demo_runs_the_city_and_stops_it(serve_env: list[set[str]]) -> Non
     assert "dispatchflow-demo-city" not in alive and "dispatchflow-scheduler" not in alive
 
 
-def test_serve_refuses_a_bad_rate(serve_env: list[set[str]]) -> None:
+def test_serve_refuses_a_bad_rate_and_demo_options_without_demo(
+        serve_env: list[set[str]]) -> None:
     result = CliRunner().invoke(main, ["serve", "--demo", "--demo-rate", "lots"])
-    assert result.exit_code == 2 and "not a rate" in result.output and not serve_env
+    assert result.exit_code == 2 and not serve_env
+    assert "error: not a rate: 'lots' (write e.g. 6/h, 0.5/min or 6)" in result.output
+    result = CliRunner().invoke(main, ["serve", "--quiet"])
+    assert result.exit_code == 2 and not serve_env
+    assert "--quiet, --demo-rate, --demo-speed and --demo-seed go with --demo" in result.output
