@@ -361,3 +361,69 @@ def engine(database_url: str) -> Any:
     eng = make_engine(database_url)
     yield eng
     eng.dispose()
+
+
+# ------------------------------------------------------------------ the demo (serve --demo)
+
+#: The demo tests' start: Tuesday 10 March 2026, 10:00 in Shanghai (02:00 UTC).
+DEMO_START = datetime(2026, 3, 10, 10, 0, tzinfo=SHANGHAI)
+
+
+class MovableClock:
+    """A clock for a Runtime that moves only when told (``advance``)."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        from datetime import timedelta
+
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+@pytest.fixture
+def fast_demo_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash the demo users' passwords cheaply (scrypt takes 0.35 s per user here)."""
+    from dispatchflow.platform import defaults
+
+    monkeypatch.setattr(defaults, "PASSWORD_HASH_METHOD", "pbkdf2:sha256:1000")
+
+
+@pytest.fixture
+def make_demo_rt(monkeypatch: pytest.MonkeyPatch, fast_demo_passwords: None) -> Any:
+    """``make_demo_rt(database_url, home)``: the reference bundle published on an empty
+    database, with a :class:`MovableClock` (``rt.test_clock``) and the intake channels'
+    secrets set. Runtimes made are closed after the test."""
+    from dispatchflow.platform.config import Settings
+    from dispatchflow.platform.runtime import Runtime
+    from dispatchflow.platform.versions import publish
+
+    monkeypatch.setenv("WECHAT_WEBHOOK_SECRET", "demo-wechat-secret")
+    monkeypatch.setenv("EMAIL_CHANNEL_SECRET", "demo-email-secret")
+    made: list[Runtime] = []
+
+    def make(database_url: str, home: Path) -> Runtime:
+        clock = MovableClock(DEMO_START)
+        rt = Runtime(Settings.from_env(home=home, database_url=database_url,
+                                       secret_key="test-secret"), clock=clock)
+        made.append(rt)
+        app = compile_bundle(Path(__file__).resolve().parents[1] / "examples"
+                             / "field-service").app
+        assert app is not None
+        publish(rt.engine, app, created_by="test")
+        rt.refresh()
+        rt.test_clock = clock  # type: ignore[attr-defined]
+        return rt
+    yield make
+    for rt in made:
+        rt.close()
+
+
+@pytest.fixture
+def demo_rt(make_demo_rt: Any, database_url: str, tmp_path: Path) -> Any:
+    """A :func:`make_demo_rt` runtime on ``database_url`` (SQLite, then PostgreSQL)."""
+    return make_demo_rt(database_url, tmp_path / "home")

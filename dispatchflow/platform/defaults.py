@@ -151,3 +151,33 @@ PROFILE_WINDOW_DAYS = 30
 
 #: Lowest rating (1-5) that counts as positive in a candidate's 30-day rating.
 GOOD_RATING = 4
+
+# ---------------------------------------------------------------- serve --demo
+
+#: New requests per hour (of the wall clock) that reach the demo city over its channels.
+DEMO_ORDERS_PER_HOUR = 6.0
+
+#: How many times faster than real time the demo city's simulated people work.
+DEMO_CITY_SPEED = 10.0
+
+#: How many of its latest actions the demo city keeps in memory (``state.done``).
+DEMO_CITY_MEMORY = 1000
+
+#: Seconds between two steps of the demo city's thread.
+DEMO_TICK_SECONDS = 2.0
+
+#: Seed of the demo city's randomness (the same seed and clock give the same city).
+DEMO_SEED = 1
+
+#: Longest a simulated technician takes to answer an offer, in simulated minutes (they
+#: always answer well within the accept window: the city shows offers answered).
+DEMO_MAX_ANSWER_MINUTES = 4.0
+
+#: Share of an offer's accept window within which a simulated technician answers.
+DEMO_ANSWER_WINDOW_SHARE = 0.8
+
+#: Distance (km) at which a simulated technician's chance to accept an offer halves.
+DEMO_ACCEPT_HALF_KM = 8.0
+
+#: Side of the generated demo photos and signatures, in pixels.
+DEMO_IMAGE_PIXELS = 16

@@ -29,6 +29,11 @@ adds one (and to ``rejected_count``/``expired_count``), completing closes the
 task, adds to ``completed_count`` and clears the anomalies. A technician with a
 ``shift`` ("HH:MM-HH:MM") is on duty only within it; others keep ``on_duty``.
 
+The behaviour model (acceptance, answer delays, travel, handling times) is
+:mod:`.staff_behaviour`, shared with the living city of ``serve --demo``; an
+optional :attr:`~SimulationConfig.accept_half_km` also lowers acceptance with
+distance.
+
 Randomness: every draw is fixed by the seed (through ``random.Random(seed)``)
 and by what it is about (the order and the technician, or the order), hashed
 with BLAKE2b. So a run is deterministic for a seed, and two policies compared
@@ -46,10 +51,8 @@ never reached misses its target.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import heapq
 import math
-import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -66,11 +69,15 @@ from .dispatch import CandidatePool, decide
 from .engine import Engine
 from .geo import haversine_km, point_of
 from .policy import CompiledPolicy
-
-#: Default handling time per work-order category, in minutes.
-CATEGORY_HANDLING_MINUTES: Mapping[str, float] = MappingProxyType({
-    "aircon": 60.0, "water_heater": 50.0, "plumbing": 45.0, "electrical": 40.0,
-    "appliance": 50.0, "elevator": 90.0, "hvac": 80.0, "other": 35.0})
+from .staff_behaviour import (
+    CATEGORY_HANDLING_MINUTES,
+    accept_probability,
+    answer_delay_minutes,
+    handling_minutes,
+    salt_of,
+    travel_minutes,
+)
+from .staff_behaviour import draws as seeded_draws
 
 #: Label of a run whose policy comes from the triage rules of each order.
 AS_CONFIGURED = "as configured"
@@ -93,6 +100,9 @@ class SimulationConfig:
     accept_prob: float = 0.85
     #: Factor applied to that probability per open task (fewer tasks, likelier yes).
     load_factor: float = 0.8
+    #: Distance (km) from the technician at which that probability halves; None: distance
+    #: does not matter.
+    accept_half_km: float | None = None
     #: Mean delay of an answer to an offer (exponential), minutes; per technician
     #: ``response_minutes`` overrides it.
     response_minutes: float = 2.0
@@ -322,8 +332,6 @@ class _Order:
     reason: str | None = None
 
 
-_UNIT = 2.0 ** -53
-
 # event kinds, in the order they are handled at one instant
 _SHIFT, _ARRIVAL, _ANSWER, _EXPIRE, _ONSITE, _DONE = range(6)
 
@@ -334,7 +342,7 @@ class _Run:
     def __init__(self, engine: Engine, config: SimulationConfig, seed: int,
                  forced: str | None) -> None:
         self.engine, self.config, self.seed, self.forced = engine, config, seed, forced
-        self.salt = random.Random(seed).getrandbits(64)
+        self.salt = salt_of(seed)
         app = engine.app
         decls = [app.policies[forced]] if forced else list(app.policies.values())
         if not decls:
@@ -359,9 +367,7 @@ class _Run:
 
     def draws(self, *keys: Any) -> tuple[float, float]:
         """Two uniform [0, 1) numbers fixed by the run's seed and ``keys`` (see module docs)."""
-        digest = hashlib.blake2b(repr((self.salt, *keys)).encode(), digest_size=16).digest()
-        return ((int.from_bytes(digest[:8], "big") >> 11) * _UNIT,
-                (int.from_bytes(digest[8:], "big") >> 11) * _UNIT)
+        return seeded_draws(self.salt, *keys)
 
     # -- setup
     def execute(self, orders: Sequence[dict[str, Any]], technicians: Sequence[dict[str, Any]],
@@ -554,8 +560,8 @@ class _Run:
             order.tried.add(cand.id)
             order.offers += 1
             u_accept, u_delay = self.draws(order.record["id"], cand.id)
-            yes = u_accept < self._accept_prob(tech)
-            delay = -tech.response_minutes * math.log1p(-u_delay)  # exponential
+            yes = u_accept < self._accept_prob(tech, order)
+            delay = answer_delay_minutes(tech.response_minutes, u_delay)
             token = (order, tech, order.attempt)
             if strategy == "grab_pool" and not yes and span < math.inf:
                 self.push(now + span, _EXPIRE, (*token, False))  # never claims
@@ -564,11 +570,14 @@ class _Run:
             else:
                 self.push(now + span, _EXPIRE, (*token, False))
 
-    def _accept_prob(self, tech: _Tech) -> float:
-        if tech.accept_prob is not None:
-            return tech.accept_prob
-        load = max(0, int(tech.record.get("open_tasks") or 0))
-        return self.config.accept_prob * self.config.load_factor ** load
+    def _accept_prob(self, tech: _Tech, order: _Order) -> float:
+        km = None
+        if self.config.accept_half_km:
+            target = point_of(order.record.get("location"))
+            if target is not None and tech.origin is not None:
+                km = haversine_km(tech.origin[0], tech.origin[1], target[0], target[1])
+        return accept_probability(self.config, int(tech.record.get("open_tasks") or 0),
+                                  tech.accept_prob, km)
 
     def _answer(self, kind: int, now: float, order: _Order, tech: _Tech, attempt: int,
                 yes: bool) -> None:
@@ -615,24 +624,15 @@ class _Run:
             km = haversine_km(tech.origin[0], tech.origin[1], target[0], target[1])
         order.travel_km = km
         start = max(now, tech.free_at)
-        arrive = start + km / self.config.speed_kmh * 60
+        arrive = start + travel_minutes(self.config, km)
         u1, u2 = self.draws(order.record["id"], "handling")
-        # lognormal factor with median 1 (Box-Muller from the two uniforms)
-        z = math.sqrt(-2.0 * math.log1p(-u1)) * math.cos(2.0 * math.pi * u2)
-        done = arrive + self._handling(order, tech) * math.exp(self.config.handling_spread * z)
+        done = arrive + handling_minutes(self.config, order.record.get("category"),
+                                         tech.record.get("avg_handling_minutes"), u1, u2)
         tech.free_at = done
         if target is not None:
             tech.origin = target
         self.push(arrive, _ONSITE, (order, tech))
         self.push(done, _DONE, (order, tech))
-
-    def _handling(self, order: _Order, tech: _Tech) -> float:
-        own = tech.record.get("avg_handling_minutes")
-        if own:
-            return float(own)
-        category = order.record.get("category")
-        return float(self.config.handling_minutes.get(str(category),
-                                                      self.config.default_handling_minutes))
 
     def _onsite(self, now: float, order: _Order, tech: _Tech) -> None:
         order.arrived = now
