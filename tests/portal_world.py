@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from dispatchflow.dsl.compiler import compile_bundle
-from dispatchflow.platform.actors import SYSTEM_ACTOR
+from dispatchflow.platform.actors import SYSTEM_ACTOR, Actor
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.demo import seed_records, seed_users
 from dispatchflow.platform.files import store_file
+from dispatchflow.platform.manual_dispatch import assign_by_hand
 from dispatchflow.platform.runner import take_action
 from dispatchflow.platform.runtime import Runtime
 from dispatchflow.platform.users import load_actor
@@ -44,17 +45,20 @@ def login(client: Any, user: str, password: str) -> None:
 
 
 def order_for(rt: Runtime, technician: int, customer: int, title: str) -> int:
-    """A new order of ``customer`` that the demo technician (``technician``, whose skills
-    include appliances) is offered, accepts and starts: in service."""
+    """A new plumbing order of ``customer`` that the dispatcher assigns to the demo
+    technician (``technician``), who departs, arrives and starts it: in service. (The
+    demo city has technicians nearer to it, so it is assigned rather than offered.)"""
     order = rt.records.create(SYSTEM_ACTOR, "work_order", {
-        "title": title, "category": "appliance", "customer": customer,
+        "title": title, "category": "plumbing", "customer": customer,
         "location": {"lat": 31.23, "lng": 121.51}, "address": "浦东新区世纪大道100号",
         "channel": "phone", "contact_phone": "13800000001"})
     rid = int(order["id"])
     tech = load_actor(rt.engine, "demo_technician")
     assert tech is not None
-    assert rt.records.get(SYSTEM_ACTOR, "work_order", rid)["status"] == "offered"
-    for action in ("accept", "depart", "arrive", "start_service"):
+    dispatcher = Actor("dispatcher", roles=("dispatcher",), attributes={"regions": ["PD", "XH"]})
+    assign_by_hand(rt, dispatcher, "work_order", rid, technician, "客户指定刘师傅",
+                   override=True)
+    for action in ("depart", "arrive", "start_service"):
         take_action(rt, tech, "work_order", rid, action)
     return rid
 
