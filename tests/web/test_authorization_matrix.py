@@ -79,6 +79,7 @@ class Permission:
     allow: frozenset[str]
     rows: str | None
     fields: Mapping[str, Any]
+    via: tuple[str, str] | None = None  # rows_via: (entity, reference field)
 
 
 class Oracle:
@@ -87,14 +88,17 @@ class Oracle:
     def __init__(self, roles: Mapping[str, Any], entities: Mapping[str, EntityDef],
                  flow_roles: Mapping[str, frozenset[str]]) -> None:
         self.roles, self.entities, self.flow_roles = roles, entities, flow_roles
+        #: Every stored record the world knows, by entity (what rows_via looks through).
+        self.known: dict[str, list[Mapping[str, Any]]] = {}
 
     def permission(self, role: str, entity: str) -> Permission | None:
         spec = (self.roles[role].get("permissions") or {}).get(entity)
         if spec is None:
             return None
-        rows = spec.get("rows")
+        rows, via = spec.get("rows"), spec.get("rows_via")
         return Permission(frozenset(spec.get("allow") or ()),
-                          " ".join(rows.split()) if rows else None, spec.get("fields") or {})
+                          " ".join(rows.split()) if rows else None, spec.get("fields") or {},
+                          tuple(via.split(".", 1)) if via else None)
 
     def allowed(self, role: str, entity: str, action: str) -> bool:
         perm = self.permission(role, entity)
@@ -105,6 +109,14 @@ class Oracle:
         perm = self.permission(role, entity)
         if perm is None:
             return False
+        if perm.via is not None:
+            # rows_via: only records that a record of the named entity the role may
+            # read links to through the named reference field.
+            source, ref = perm.via
+            if not any(other.get(ref) == record["id"]
+                       and self.visible(role, source, other, user)
+                       for other in self.known.get(source, ())):
+                return False
         if perm.rows is None:
             return True
         assert perm.rows in ROW_FILTERS, f"the oracle does not know the filter {perm.rows!r}"
@@ -231,11 +243,14 @@ class World:
         return next((c for c, i in self.regions.items() if i == region_id), None)
 
     def oracle_record(self, entity: str, stored: Mapping[str, Any]) -> dict[str, Any]:
-        """What the row filters read, from a stored record (system view)."""
+        """What the row filters read, from a stored record (system view); the oracle
+        remembers it (rows_via looks through the records it knows)."""
         region = stored.get("region")
-        return {"id": stored.get("id"), "customer": stored.get("customer"),
+        record = {"id": stored.get("id"), "customer": stored.get("customer"),
                 "assignee": stored.get("assignee"),
                 "region": self.region_code(region) if region is not None else None}
+        self.oracle.known.setdefault(entity, []).append(record)
+        return record
 
     def version(self, entity: str, record_id: int) -> str:
         return f'"{self.rt.records.get(SYSTEM_ACTOR, entity, record_id)["row_version"]}"'
