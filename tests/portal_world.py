@@ -45,11 +45,11 @@ def login(client: Any, user: str, password: str) -> None:
 
 
 def order_for(rt: Runtime, technician: int, customer: int, title: str) -> int:
-    """A new plumbing order of ``customer`` that the dispatcher assigns to the demo
+    """A new appliance order of ``customer`` that the dispatcher assigns to the demo
     technician (``technician``), who departs, arrives and starts it: in service. (The
     demo city has technicians nearer to it, so it is assigned rather than offered.)"""
     order = rt.records.create(SYSTEM_ACTOR, "work_order", {
-        "title": title, "category": "plumbing", "customer": customer,
+        "title": title, "category": "appliance", "customer": customer,
         "location": {"lat": 31.23, "lng": 121.51}, "address": "浦东新区世纪大道100号",
         "channel": "phone", "contact_phone": "13800000001"})
     rid = int(order["id"])
@@ -86,8 +86,9 @@ def demo_world(rt: Runtime) -> dict[str, Any]:
     in_service = order_for(rt, tech_id, customer_id, "卫生间水管漏水")
     rated = order_for(rt, tech_id, customer_id, "阳台水管漏水")
     complete(rt, rated)
+    name = rt.records.get(SYSTEM_ACTOR, "technician", tech_id)["name"]
     return {"passwords": passwords, "in_service": in_service, "feedback": rated,
-            "technician": tech_id, "customer": customer_id}
+            "technician": tech_id, "technician_name": name, "customer": customer_id}
 
 
 def published_runtime(database_url: str, home: Path) -> Runtime:

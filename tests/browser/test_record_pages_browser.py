@@ -106,7 +106,7 @@ def test_the_customer_tracking_page_reads_well(live: dict[str, Any], browser: An
     for width in WIDTHS:
         page = new_page(browser, width, lang)
         page.goto(f"{live['url']}{live['track']}?lang={lang}")
-        expect(page.locator("dl.record")).to_contain_text("王师傅")
+        expect(page.locator("dl.record")).to_contain_text(live["technician_name"])
         text = page.inner_text("dl.record")
         assert "True" not in text and "False" not in text and "T0" not in text
         page.screenshot(path=str(shots / f"track-{lang}-{width}.png"), full_page=True)

@@ -13,19 +13,23 @@ from datetime import UTC, datetime, timedelta
 
 from portal_world import anonymous, track_path
 
+from dispatchflow.platform.actors import SYSTEM_ACTOR
 from dispatchflow.platform.runner import take_action
 from dispatchflow.platform.users import load_actor
 
 
 def test_a_tracking_link_ends_after_cancel_plus_grace(portal_rt, demo) -> None:
     client = anonymous(portal_rt)
-    track = track_path(client, 1)  # a demo order of the demo customer
+    order = portal_rt.records.create(SYSTEM_ACTOR, "work_order", {  # the demo customer's
+        "title": "热水器不出热水", "category": "water_heater", "customer": demo["customer"],
+        "location": {"lat": 31.23, "lng": 121.51}, "channel": "phone"})["id"]
+    track = track_path(client, order)
     assert client.get(track).status_code == 200
     cancelled_at = datetime.now(UTC)
     portal_rt.clock = lambda: cancelled_at
     customer = load_actor(portal_rt.engine, "demo_customer")
     assert customer is not None
-    take_action(portal_rt, customer, "work_order", 1, "cancel")
+    take_action(portal_rt, customer, "work_order", order, "cancel")
     portal_rt.clock = lambda: cancelled_at + timedelta(days=2, hours=23)
     within = client.get(track)
     assert within.status_code == 200 and "已取消" in within.get_data(as_text=True)
