@@ -19,6 +19,9 @@ MAX_JSON_KB = 512
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
+#: Longest ``?filter=`` condition a list request may carry, in characters.
+MAX_FILTER_LENGTH = 2000
+
 #: Lifetime of a customer tracking link, in days.
 TRACKING_LINK_DAYS = 30
 

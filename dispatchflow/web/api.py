@@ -11,10 +11,11 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
 
-from ..errors import DispatchflowError, ValidationError
+from ..errors import DispatchflowError, NotFoundError, ValidationError
 from ..platform.actors import Actor
 from ..platform.files import load_file, store_file
 from ..platform.runtime import NoActiveVersion
+from .api_params import parse_if_match, parse_list_query
 from .auth import runtime, token_actor
 from .i18n import locale
 from .openapi import openapi_document
@@ -61,15 +62,14 @@ def _etag(record: dict[str, Any]) -> str:
     return f'"{record["row_version"]}"'
 
 
-def _expected_version(body: Any) -> int:
-    header = request.headers.get("If-Match", "").strip()
-    if header:
-        try:
-            return int(header.removeprefix("W/").strip('"'))
-        except ValueError as exc:
-            raise ValidationError("If-Match must be the record's ETag, e.g. \"3\"") from exc
-    if isinstance(body, dict) and isinstance(body.get("row_version"), int):
-        return int(body["row_version"])
+def _expected_version(body: Any) -> int | None:
+    """The version an update applies to (None: ``If-Match: *``, any current one)."""
+    precondition = parse_if_match(request.headers.get("If-Match"))
+    if precondition is not None:
+        return precondition.version
+    version = body.get("row_version") if isinstance(body, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool):
+        return version
     raise _PreconditionRequired()
 
 
@@ -101,13 +101,13 @@ def me() -> Response:
 
 @bp.get("/<entity>")
 def list_records(entity: str) -> Response:
-    args = request.args
-    try:
-        limit = int(args.get("limit", 50))
-    except ValueError as exc:
-        raise ValidationError("limit must be a whole number") from exc
-    page = runtime().records.list(_actor(), entity, filter=args.get("filter"),
-                                  sort=args.get("sort"), limit=limit, cursor=args.get("cursor"))
+    rt = runtime()
+    entity_def = rt.app.entities.get(entity)
+    if entity_def is None:
+        raise NotFoundError(f"no entity '{entity}'")
+    query = parse_list_query(entity_def, request.args)
+    page = rt.records.list(_actor(), entity, filter=query.filter, sort=query.sort,
+                           limit=query.limit, cursor=query.cursor)
     return jsonify({"items": page.items, "next_cursor": page.next_cursor})
 
 
@@ -137,9 +137,9 @@ def update_record(entity: str, record_id: int) -> tuple[Response, int, dict[str,
 
 @bp.delete("/<entity>/<int:record_id>")
 def delete_record(entity: str, record_id: int) -> tuple[str, int]:
-    header = request.headers.get("If-Match", "").strip()
-    expected = int(header.strip('"')) if header.strip('"').isdigit() else None
-    runtime().records.delete(_actor(), entity, record_id, expected_version=expected)
+    precondition = parse_if_match(request.headers.get("If-Match"))
+    runtime().records.delete(_actor(), entity, record_id,
+                             expected_version=precondition.version if precondition else None)
     return "", 204
 
 

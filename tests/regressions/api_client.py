@@ -1,0 +1,47 @@
+"""A published reference app on SQLite with an admin's API token, for API regressions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dispatchflow.dsl.compiler import compile_bundle
+from dispatchflow.platform.config import Settings
+from dispatchflow.platform.runtime import Runtime
+from dispatchflow.platform.users import add_user, create_token
+from dispatchflow.platform.versions import publish
+from dispatchflow.web.app import create_app
+
+REFERENCE = Path(__file__).resolve().parents[2] / "examples" / "field-service"
+
+
+@dataclass
+class ApiClient:
+    """A Flask test client, the runtime behind it and the admin's auth header."""
+
+    client: Any
+    rt: Runtime
+    headers: dict[str, str]
+
+
+def make_api_client(home: Path, role: str = "admin") -> ApiClient:
+    """The reference app published into ``home`` (SQLite) and a token for ``role``."""
+    rt = Runtime(Settings.from_env(home=home, database_url=f"sqlite:///{home}/api.db",
+                                   secret_key="regression"))
+    app_ir = compile_bundle(REFERENCE).app
+    assert app_ir is not None
+    publish(rt.engine, app_ir, created_by="test")
+    rt.refresh()
+    add_user(rt.engine, "reg_" + role, name=role, password="x", roles=[role])
+    token = create_token(rt.engine, "reg_" + role, name="regression").token
+    client = create_app(runtime=rt, TESTING=True).test_client()
+    return ApiClient(client, rt, {"Authorization": f"Bearer {token}"})
+
+
+def api_session(home: Path, role: str = "admin") -> Iterator[ApiClient]:
+    """:func:`make_api_client` for a fixture: yields it, then closes its database."""
+    api = make_api_client(home, role)
+    yield api
+    api.rt.engine.dispose()
