@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
 from ..errors import DispatchflowError, NotFoundError, ValidationError
 from ..platform.actors import Actor
@@ -23,10 +23,13 @@ from .problems import from_error, problem
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
+#: Endpoints anyone may read without a token: the API's own description.
+PUBLIC_ENDPOINTS = frozenset({"api.openapi", "api.docs"})
+
 
 @bp.before_request
 def _authenticate() -> Response | None:
-    if request.endpoint == "api.openapi":
+    if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     actor = token_actor()
     if actor is None:
@@ -89,7 +92,7 @@ def _precondition(exc: _PreconditionRequired) -> Response:
 def openapi() -> Response:
     rt = runtime()
     rt.refresh()
-    return jsonify(openapi_document(rt.app))
+    return jsonify(openapi_document(rt, current_app.url_map))
 
 
 @bp.get("/me")

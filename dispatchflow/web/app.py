@@ -12,7 +12,15 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from ..forms.render import STATIC_DIR, asset_tags
 from ..platform.config import Settings
 from ..platform.runtime import NoActiveVersion, Runtime
-from . import api, api_escalations, api_flows, auth, channels, portal  # noqa: F401 (routes on api.bp)
+from . import (  # noqa: F401 (routes on api.bp)
+    api,
+    api_docs,
+    api_escalations,
+    api_flows,
+    auth,
+    channels,
+    portal,
+)
 from .i18n import label, locale, t
 from .problems import problem
 

@@ -21,6 +21,13 @@ UI_TEXT: dict[str, dict[str, str]] = {
     "home": {"zh": "首页", "en": "Home"},
     "record_number": {"zh": "编号", "en": "Number"},
     "status": {"zh": "状态", "en": "Status"},
+    "api_docs": {"zh": "REST API 文档", "en": "REST API reference"},
+    "api_docs_intro": {"zh": "由当前发布版本生成。点击“Authorize”填入 API 令牌（Bearer）"
+                             "后可直接试用接口。",
+                       "en": "Generated from the active app version. Choose Authorize and "
+                             "enter an API token (Bearer) to try the operations."},
+    "api_docs_noscript": {"zh": "此页面需要 JavaScript；也可直接阅读",
+                          "en": "This page needs JavaScript; you can also read"},
 }
 
 
