@@ -1,7 +1,7 @@
 // Builds the browser code into ../dispatchflow/web/static/dist/ (committed).
 // Deterministic: same lockfile, same bytes (CI rebuilds and compares).
 import { build } from "esbuild";
-import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 
 const out = "../dispatchflow/web/static/dist";
 mkdirSync(out, { recursive: true });
@@ -17,6 +17,8 @@ await build({
   logLevel: "warning",
 });
 
+copyFileSync("node_modules/swagger-ui-dist/favicon-32x32.png", `${out}/api-docs-icon.png`);
+
 // Licence texts of everything bundled: the package's own licence and notice, and
 // the licence comments of the libraries inside its prebuilt bundle.
 const pkg = (name) => JSON.parse(readFileSync(`node_modules/${name}/package.json`, "utf8"));
@@ -24,7 +26,7 @@ const dist = pkg("swagger-ui-dist");
 const parts = [
   "Third-party software in this directory (built from frontend/ by `npm run build`).",
   "",
-  `== ${dist.name} ${dist.version} (${dist.license}) — api-docs.js, api-docs-style.css`,
+  `== ${dist.name} ${dist.version} (${dist.license}) — api-docs.js, api-docs-style.css, api-docs-icon.png`,
   readFileSync("node_modules/swagger-ui-dist/LICENSE", "utf8").trim(),
   "",
   "-- NOTICE",
