@@ -7,11 +7,15 @@ body); a stale one gives 409.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+from flask.blueprints import BlueprintSetupState
+from werkzeug.routing import BaseConverter
 
 from ..errors import DispatchflowError, NotFoundError, ValidationError
+from ..forms.schema import INT64_MAX
 from ..platform.actors import Actor
 from ..platform.files import load_file, store_file
 from ..platform.runtime import NoActiveVersion
@@ -26,6 +30,22 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 #: Endpoints anyone may read without a token: the API's own description.
 PUBLIC_ENDPOINTS = frozenset({"api.openapi", "api.docs"})
 
+#: First path segments of the API's own routes: never an entity name, so that
+#: ``POST /api/v1/me`` is 405 rather than "create a record of entity me".
+RESERVED_SEGMENTS = ("me", "offers", "files", "docs", "openapi.json")
+
+
+class EntityNameConverter(BaseConverter):
+    """``<entity:name>``: an entity name (as bundles spell them), not a reserved segment."""
+
+    regex = "(?!(?:" + "|".join(re.escape(s) for s in RESERVED_SEGMENTS) + \
+        ")(?:/|$))[a-z][a-z0-9_]*"
+
+
+@bp.record_once
+def _register_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters["entity"] = EntityNameConverter
+
 
 @bp.before_request
 def _authenticate() -> Response | None:
@@ -38,6 +58,11 @@ def _authenticate() -> Response | None:
         response.headers["WWW-Authenticate"] = 'Bearer realm="dispatchflow"'
         return response
     g.api_actor = actor
+    for name, value in (request.view_args or {}).items():
+        # Record and offer ids are 64-bit: a larger number names nothing (the
+        # database would refuse to compare with it).
+        if isinstance(value, int) and not 1 <= value <= INT64_MAX:
+            raise NotFoundError(f"no record with {name} {value}")
     runtime().refresh()
     return None
 
@@ -102,7 +127,7 @@ def me() -> Response:
                     "scopes": list(actor.scopes)})
 
 
-@bp.get("/<entity>")
+@bp.get("/<entity:entity>")
 def list_records(entity: str) -> Response:
     rt = runtime()
     entity_def = rt.app.entities.get(entity)
@@ -114,20 +139,20 @@ def list_records(entity: str) -> Response:
     return jsonify({"items": page.items, "next_cursor": page.next_cursor})
 
 
-@bp.post("/<entity>")
+@bp.post("/<entity:entity>")
 def create_record(entity: str) -> tuple[Response, int, dict[str, str]]:
     record = runtime().records.create(_actor(), entity, _json_body(), locale=locale())
     location = url_for("api.get_record", entity=entity, record_id=record["id"])
     return jsonify(record), 201, {"Location": location, "ETag": _etag(record)}
 
 
-@bp.get("/<entity>/<int:record_id>")
+@bp.get("/<entity:entity>/<int:record_id>")
 def get_record(entity: str, record_id: int) -> tuple[Response, int, dict[str, str]]:
     record = runtime().records.get(_actor(), entity, record_id)
     return jsonify(record), 200, {"ETag": _etag(record)}
 
 
-@bp.patch("/<entity>/<int:record_id>")
+@bp.patch("/<entity:entity>/<int:record_id>")
 def update_record(entity: str, record_id: int) -> tuple[Response, int, dict[str, str]]:
     body = _json_body()
     expected = _expected_version(body)
@@ -138,7 +163,7 @@ def update_record(entity: str, record_id: int) -> tuple[Response, int, dict[str,
     return jsonify(record), 200, {"ETag": _etag(record)}
 
 
-@bp.delete("/<entity>/<int:record_id>")
+@bp.delete("/<entity:entity>/<int:record_id>")
 def delete_record(entity: str, record_id: int) -> tuple[str, int]:
     precondition = parse_if_match(request.headers.get("If-Match"))
     runtime().records.delete(_actor(), entity, record_id,
@@ -146,7 +171,7 @@ def delete_record(entity: str, record_id: int) -> tuple[str, int]:
     return "", 204
 
 
-@bp.get("/<entity>/<int:record_id>/timeline")
+@bp.get("/<entity:entity>/<int:record_id>/timeline")
 def timeline(entity: str, record_id: int) -> Response:
     return jsonify({"items": runtime().records.timeline(_actor(), entity, record_id)})
 

@@ -128,9 +128,9 @@ def parse_if_match(header: str | None) -> Precondition | None:
 
     Raises ValidationError (422) for anything that is not ``*`` or one ETag.
     """
-    text = (header or "").strip()
-    if not text:
+    if header is None:
         return None
+    text = header.strip()
     if re.fullmatch(ETAG_PATTERN, text) is None:
         raise ValidationError("If-Match must be * or the record's ETag, e.g. \"3\"",
                               errors=[FieldError("If-Match", "pattern",
@@ -143,7 +143,8 @@ def parse_if_match(header: str | None) -> Precondition | None:
 def if_match_parameter(required: bool) -> dict[str, Any]:
     """The OpenAPI description of the ``If-Match`` header."""
     return {"name": "If-Match", "in": "header", "required": required,
-            "schema": {"type": "string", "pattern": ETAG_PATTERN},
+            "schema": {"type": "string", "pattern": ETAG_PATTERN, "examples": ["*", '"1"']},
             "description": "the record's ETag (its row_version, e.g. \"3\"), or * for any "
                            "current version" + ("" if required else
-                                                "; without it the delete is unconditional")}
+                                                "; see the operation for what happens "
+                                                "without it")}

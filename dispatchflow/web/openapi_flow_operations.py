@@ -82,7 +82,7 @@ def _assign(ctx: DocContext, b: Binding) -> dict[str, Any]:
                 "properties": {"candidate": {"type": "integer", "minimum": 1,
                                              "maximum": 2**63 - 1},
                                "reason": {"type": "string", "minLength": 1,
-                                          "maxLength": 2000, "pattern": "\\S"}}})},
+                                          "pattern": "\\S"}}})},
             "responses": {"200": {"description": "Assigned (a change of assignee is a "
                                                  "transfer)",
                                   "content": json_content({"type": "object"})},

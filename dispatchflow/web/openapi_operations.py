@@ -153,7 +153,8 @@ def _update(ctx: DocContext, b: Binding) -> dict[str, Any]:
 def _delete(ctx: DocContext, b: Binding) -> dict[str, Any]:
     e = b["entity"]
     return {"operationId": f"delete_{e}", "summary": f"Delete a {ctx.title(e)} record",
-            "description": "A soft delete: the row and its history stay.",
+            "description": "A soft delete: the row and its history stay. Without If-Match "
+                           "it is unconditional; with a stale one it is 409.",
             "tags": [e], "parameters": [if_match_parameter(required=False)],
             "responses": {"204": {"description": "Deleted"},
                           **problems(401, 403, 404, 409, 422)}}

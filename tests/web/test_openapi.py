@@ -148,3 +148,11 @@ def test_the_document_and_the_docs_page_need_no_token(served: Flask) -> None:
     for asset in ("api-docs.js", "api-docs-style.css", "THIRD-PARTY-LICENSES.txt"):
         with client.get(f"/static/dist/{asset}") as res:
             assert res.status_code == 200
+
+
+def test_static_api_segments_are_reserved_from_entity_names(served: Flask) -> None:
+    from dispatchflow.web.api import RESERVED_SEGMENTS
+
+    static = {rule.rule.split("/")[3] for rule in documented_rules(served.url_map)
+              if rule.rule.startswith("/api/v1/") and not rule.rule.split("/")[3].startswith("<")}
+    assert static == set(RESERVED_SEGMENTS)
