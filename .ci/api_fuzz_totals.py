@@ -36,7 +36,7 @@ def main(report_path: str, log_path: str, seconds: str) -> int:
     phases = ", ".join(f"{name} {p['status']}" for name, p in report["phases"].items())
     print(f"phases: {phases}")
     failures = report["failures"]
-    print(f"failures by check: {len(failures) and ''}" + (
+    print("failures by check: " + (
         "; ".join(f"{f['code']} {f['title']}: {f['count']}" for f in failures) or "none"))
     for error in report["errors"]:
         print(f"error: {error['title']} x{error['count']}")

@@ -51,9 +51,12 @@ def _actions(ctx: DocContext, b: Binding) -> dict[str, Any]:
 
 
 def _action_result(ctx: DocContext, entity: str) -> dict[str, Any]:
+    # The record as the actor may see it after the action; linked records may be
+    # embedded (objects where GET has ids), so only its identity is fixed here.
     return {"type": "object", "required": ["states", "taken", "record"], "properties": {
         "states": {"type": "array", "items": {"type": "string"}}, "taken": _OBJECTS,
-        "record": ctx.entity_ref(entity)}}
+        "record": {"type": "object", "required": ["id", "row_version"], "properties": {
+            "id": {"type": "integer"}, "row_version": {"type": "integer"}}}}}
 
 
 @describes("api.post_action", each_action)

@@ -104,7 +104,8 @@ def _list(ctx: DocContext, b: Binding) -> dict[str, Any]:
             "responses": {"200": {"description": "A page of records", "content": json_content({
                 "type": "object", "required": ["items", "next_cursor"],
                 "properties": {"items": {"type": "array", "items": ctx.entity_ref(e)},
-                               "next_cursor": {"type": ["string", "null"]}}})},
+                               "next_cursor": {"type": ["string", "null"]}}}),
+                "links": record_links(ctx, e, "$response.body#/items/0/id")},
                 **problems(400, 401, 403, 422)}}
 
 

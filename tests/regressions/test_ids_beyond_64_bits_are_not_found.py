@@ -36,3 +36,16 @@ def test_an_id_beyond_64_bits_is_404(api: ApiClient, method: str, path: str) -> 
     res = api.client.open(path, method=method, json={}, headers=api.headers)
     assert res.status_code == 404, res.get_data(as_text=True)
     assert res.mimetype == "application/problem+json"
+
+
+def test_assigning_a_candidate_beyond_64_bits_is_422(api: ApiClient) -> None:
+    customer = api.client.post("/api/v1/customer", headers=api.headers,
+                               json={"name": "张伟", "phone": "13800000001"}).get_json()
+    order = api.client.post("/api/v1/work_order", headers=api.headers, json={
+        "title": "空调不制冷", "category": "aircon", "customer": customer["id"],
+        "location": {"lat": 31.2, "lng": 121.5}})
+    assert order.status_code == 201, order.get_json()
+    res = api.client.post(f"/api/v1/work_order/{order.get_json()['id']}/assign",
+                          json={"candidate": BEYOND, "reason": "最近"}, headers=api.headers)
+    assert res.status_code == 422, res.get_data(as_text=True)
+    assert res.mimetype == "application/problem+json"
