@@ -95,8 +95,11 @@ def _template(rule: Rule, binding: Binding) -> tuple[str, list[dict[str, Any]]]:
         name = match["name"]
         if name in binding:
             return binding[name]
-        params.append({"name": name, "in": "path", "required": True,
-                       "schema": _converter_schema(match["conv"], match["args"])})
+        schema = _converter_schema(match["conv"], match["args"])
+        param = {"name": name, "in": "path", "required": True, "schema": schema}
+        if schema["type"] == "integer":
+            param["example"] = 1  # the first record: what a client tries first
+        params.append(param)
         return "{" + name + "}"
 
     return _VARIABLE.sub(replace, rule.rule), params

@@ -130,7 +130,11 @@ def _offers(_ctx: DocContext, _b: Binding) -> dict[str, Any]:
             "responses": {"200": {"description": "Pending offers, oldest first",
                                   "content": json_content({
                                       "type": "object", "required": ["items"],
-                                      "properties": {"items": _OBJECTS}})},
+                                      "properties": {"items": _OBJECTS}}),
+                                  "links": {answer: {
+                                      "operationId": f"{answer}_offer",
+                                      "parameters": {"offer_id": "$response.body#/items/0/id"}}
+                                      for answer in ("accept", "reject")}},
                           **problems(401)}}
 
 
