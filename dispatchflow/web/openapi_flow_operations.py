@@ -35,19 +35,23 @@ _DELIVERY = {"type": "object", "required": ["id", "skipped", "duplicate"], "prop
     "duplicate": {"type": "boolean"}}}
 
 
+def _record_view(op_id: str, summary: str, tag: str, description: str,
+                 schema: dict[str, Any]) -> dict[str, Any]:
+    """A GET on one record that answers ``schema`` (or 401/403/404)."""
+    return {"operationId": op_id, "summary": summary, "tags": [tag],
+            "responses": {"200": {"description": description, "content": json_content(schema)},
+                          **problems(401, 403, 404)}}
+
+
 @describes("api.list_actions", each_flow_entity)
 def _actions(ctx: DocContext, b: Binding) -> dict[str, Any]:
     e = b["entity"]
-    return {"operationId": f"actions_{e}", "summary": "The actions you may take now",
-            "tags": [e],
-            "responses": {"200": {"description": "Actions (role allowed, guard true)",
-                                  "content": json_content({
-                                      "type": "object", "required": ["items"],
-                                      "properties": {"items": {"type": "array", "items": {
-                                          "type": "object", "required": ["action"],
-                                          "properties": {"action": {"type": "string"},
-                                                         "flow": {"type": "string"}}}}}})},
-                          **problems(401, 403, 404)}}
+    action = {"type": "object", "required": ["action"],
+              "properties": {"action": {"type": "string"}, "flow": {"type": "string"}}}
+    return _record_view(f"actions_{e}", "The actions you may take now", e,
+                        "Actions (role allowed, guard true)",
+                        {"type": "object", "required": ["items"],
+                         "properties": {"items": {"type": "array", "items": action}}})
 
 
 def _action_result(ctx: DocContext, entity: str) -> dict[str, Any]:
@@ -95,24 +99,17 @@ def _assign(ctx: DocContext, b: Binding) -> dict[str, Any]:
 @describes("api.dispatch", each_flow_entity)
 def _dispatch(ctx: DocContext, b: Binding) -> dict[str, Any]:
     e = b["entity"]
-    return {"operationId": f"dispatch_{e}", "summary": "Dispatch rounds, candidates, offers",
-            "tags": [e],
-            "responses": {"200": {"description": "Every round with its decision and offers",
-                                  "content": json_content({
-                                      "type": "object", "required": ["rounds"],
-                                      "properties": {"rounds": _OBJECTS}})},
-                          **problems(401, 403, 404)}}
+    return _record_view(f"dispatch_{e}", "Dispatch rounds, candidates, offers", e,
+                        "Every round with its decision and offers",
+                        {"type": "object", "required": ["rounds"],
+                         "properties": {"rounds": _OBJECTS}})
 
 
 @describes("api.sla", each_flow_entity)
 def _sla(ctx: DocContext, b: Binding) -> dict[str, Any]:
     e = b["entity"]
-    return {"operationId": f"sla_{e}", "summary": "The SLA clocks now", "tags": [e],
-            "responses": {"200": {"description": "Clocks by name",
-                                  "content": json_content({
-                                      "type": "object",
-                                      "additionalProperties": {"type": "object"}})},
-                          **problems(401, 403, 404)}}
+    return _record_view(f"sla_{e}", "The SLA clocks now", e, "Clocks by name",
+                        {"type": "object", "additionalProperties": {"type": "object"}})
 
 
 @describes("api.acknowledge_escalation", each_ladder)

@@ -16,15 +16,11 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
+from reference_runtime import published_runtime
 from werkzeug.serving import make_server
 
-from dispatchflow.dsl.compiler import compile_bundle
-from dispatchflow.platform.config import Settings
-from dispatchflow.platform.runtime import Runtime
-from dispatchflow.platform.versions import publish
 from dispatchflow.web.app import CSP, create_app
 
-REFERENCE = Path(__file__).resolve().parents[2] / "examples" / "field-service"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -32,13 +28,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    home = tmp_path_factory.mktemp("docs")
-    rt = Runtime(Settings.from_env(home=home, database_url=f"sqlite:///{home}/d.db",
-                                   secret_key="docs"))
-    app_ir = compile_bundle(REFERENCE).app
-    assert app_ir is not None
-    publish(rt.engine, app_ir, created_by="test")
-    rt.refresh()
+    rt = published_runtime(tmp_path_factory.mktemp("docs"), "docs")
     server = make_server("127.0.0.1", 0, create_app(runtime=rt), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -7,14 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dispatchflow.dsl.compiler import compile_bundle
-from dispatchflow.platform.config import Settings
+from reference_runtime import published_runtime
+
 from dispatchflow.platform.runtime import Runtime
 from dispatchflow.platform.users import add_user, create_token
-from dispatchflow.platform.versions import publish
 from dispatchflow.web.app import create_app
-
-REFERENCE = Path(__file__).resolve().parents[2] / "examples" / "field-service"
 
 
 @dataclass
@@ -28,12 +25,7 @@ class ApiClient:
 
 def make_api_client(home: Path, role: str = "admin") -> ApiClient:
     """The reference app published into ``home`` (SQLite) and a token for ``role``."""
-    rt = Runtime(Settings.from_env(home=home, database_url=f"sqlite:///{home}/api.db",
-                                   secret_key="regression"))
-    app_ir = compile_bundle(REFERENCE).app
-    assert app_ir is not None
-    publish(rt.engine, app_ir, created_by="test")
-    rt.refresh()
+    rt = published_runtime(home, "regression")
     add_user(rt.engine, "reg_" + role, name=role, password="x", roles=[role])
     token = create_token(rt.engine, "reg_" + role, name="regression").token
     client = create_app(runtime=rt, TESTING=True).test_client()

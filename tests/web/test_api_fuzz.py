@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from reference_runtime import published_runtime
 from schemathesis.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -23,15 +24,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from dispatchflow.dsl.compiler import compile_bundle
 from dispatchflow.platform.actors import SYSTEM_ACTOR
-from dispatchflow.platform.config import Settings
-from dispatchflow.platform.runtime import Runtime
 from dispatchflow.platform.users import add_user, create_token
-from dispatchflow.platform.versions import publish
 from dispatchflow.web.app import create_app
-
-REFERENCE = Path(__file__).resolve().parents[2] / "examples" / "field-service"
 
 
 @pytest.fixture
@@ -39,12 +34,7 @@ def fuzz_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     # Signed channels then answer 401 for an unsigned body, not 503 "not configured".
     monkeypatch.setenv("WECHAT_WEBHOOK_SECRET", "fuzz-wechat")
     monkeypatch.setenv("EMAIL_CHANNEL_SECRET", "fuzz-email")
-    rt = Runtime(Settings.from_env(home=tmp_path, database_url=f"sqlite:///{tmp_path}/f.db",
-                                   secret_key="fuzz"))
-    app_ir = compile_bundle(REFERENCE).app
-    assert app_ir is not None
-    publish(rt.engine, app_ir, created_by="test")
-    rt.refresh()
+    rt = published_runtime(tmp_path, "fuzz")
     region = rt.records.create(SYSTEM_ACTOR, "region", {"code": "PD", "name": "浦东"})
     customer = rt.records.create(SYSTEM_ACTOR, "customer", {"name": "张伟", "phone": "13800000001",
                                                             "region": region["id"]})

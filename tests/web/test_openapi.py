@@ -9,33 +9,21 @@ route), and checks that a route added without a description shows up as
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from openapi_spec_validator import validate
+from reference_runtime import published_runtime
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from dispatchflow.dsl.compiler import compile_bundle
-from dispatchflow.platform.config import Settings
-from dispatchflow.platform.runtime import Runtime
-from dispatchflow.platform.versions import publish
 from dispatchflow.web.app import create_app
 from dispatchflow.web.openapi import METHODS, documented_rules
-
-REFERENCE = Path(__file__).resolve().parents[2] / "examples" / "field-service"
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    home = tmp_path_factory.mktemp("openapi")
-    rt = Runtime(Settings.from_env(home=home, database_url=f"sqlite:///{home}/o.db",
-                                   secret_key="openapi"))
-    app_ir = compile_bundle(REFERENCE).app
-    assert app_ir is not None
-    publish(rt.engine, app_ir, created_by="test")
-    rt.refresh()
+    rt = published_runtime(tmp_path_factory.mktemp("openapi"), "openapi")
     yield create_app(runtime=rt, TESTING=True)
     rt.engine.dispose()
 
