@@ -294,6 +294,10 @@ class _Check:
             f = self.fdef(key)
             if f is None or key in self.decided or self.top_has_error(key):
                 continue
+            if raw is None:
+                # The schema let null through, so the field is nullable: null is "no value".
+                values[key] = None
+                continue
             try:
                 value = runtime_value(f, raw, self.app.timezone)
                 problem = _post_check(f, raw, value, self.app.timezone, self.locale)

@@ -24,6 +24,8 @@ LIST_QUERY_TIMEOUT = 5.0
 
 #: SQLite: how many virtual-machine steps run between two checks of a query's deadline.
 SQLITE_DEADLINE_CHECK_STEPS = 1000
+#: Longest ``?filter=`` condition a list request may carry, in characters.
+MAX_FILTER_LENGTH = 2000
 
 #: Lifetime of a customer tracking link, in days.
 TRACKING_LINK_DAYS = 30

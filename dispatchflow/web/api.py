@@ -7,17 +7,22 @@ body); a stale one gives 409.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, g, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+from flask.blueprints import BlueprintSetupState
+from werkzeug.routing import BaseConverter
 
-from ..errors import DispatchflowError, ValidationError
+from ..errors import DispatchflowError, NotFoundError, ValidationError
+from ..forms.schema import INT64_MAX
 from ..forms.submission import effective_type
 from ..platform.actors import Actor
 from ..platform.attachments import inline_image_type, readable_file
 from ..platform.files import store_file
 from ..platform.runtime import NoActiveVersion
+from .api_params import parse_if_match, parse_list_query
 from .auth import runtime, token_actor
 from .i18n import locale
 from .openapi import openapi_document
@@ -25,10 +30,29 @@ from .problems import from_error, problem
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
+#: Endpoints anyone may read without a token: the API's own description.
+PUBLIC_ENDPOINTS = frozenset({"api.openapi", "api.docs"})
+
+#: First path segments of the API's own routes: never an entity name, so that
+#: ``POST /api/v1/me`` is 405 rather than "create a record of entity me".
+RESERVED_SEGMENTS = ("me", "offers", "files", "docs", "openapi.json")
+
+
+class EntityNameConverter(BaseConverter):
+    """``<entity:name>``: an entity name (as bundles spell them), not a reserved segment."""
+
+    regex = "(?!(?:" + "|".join(re.escape(s) for s in RESERVED_SEGMENTS) + \
+        ")(?:/|$))[a-z][a-z0-9_]*"
+
+
+@bp.record_once
+def _register_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters["entity"] = EntityNameConverter
+
 
 @bp.before_request
 def _authenticate() -> Response | None:
-    if request.endpoint == "api.openapi":
+    if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     actor = token_actor()
     if actor is None:
@@ -37,6 +61,11 @@ def _authenticate() -> Response | None:
         response.headers["WWW-Authenticate"] = 'Bearer realm="dispatchflow"'
         return response
     g.api_actor = actor
+    for name, value in (request.view_args or {}).items():
+        # Record and offer ids are 64-bit: a larger number names nothing (the
+        # database would refuse to compare with it).
+        if isinstance(value, int) and not 1 <= value <= INT64_MAX:
+            raise NotFoundError(f"no record with {name} {value}")
     runtime().refresh()
     return None
 
@@ -64,15 +93,14 @@ def _etag(record: dict[str, Any]) -> str:
     return f'"{record["row_version"]}"'
 
 
-def _expected_version(body: Any) -> int:
-    header = request.headers.get("If-Match", "").strip()
-    if header:
-        try:
-            return int(header.removeprefix("W/").strip('"'))
-        except ValueError as exc:
-            raise ValidationError("If-Match must be the record's ETag, e.g. \"3\"") from exc
-    if isinstance(body, dict) and isinstance(body.get("row_version"), int):
-        return int(body["row_version"])
+def _expected_version(body: Any) -> int | None:
+    """The version an update applies to (None: ``If-Match: *``, any current one)."""
+    precondition = parse_if_match(request.headers.get("If-Match"))
+    if precondition is not None:
+        return precondition.version
+    version = body.get("row_version") if isinstance(body, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool):
+        return version
     raise _PreconditionRequired()
 
 
@@ -92,7 +120,7 @@ def _precondition(exc: _PreconditionRequired) -> Response:
 def openapi() -> Response:
     rt = runtime()
     rt.refresh()
-    return jsonify(openapi_document(rt.app))
+    return jsonify(openapi_document(rt, current_app.url_map))
 
 
 @bp.get("/me")
@@ -102,32 +130,32 @@ def me() -> Response:
                     "scopes": list(actor.scopes)})
 
 
-@bp.get("/<entity>")
+@bp.get("/<entity:entity>")
 def list_records(entity: str) -> Response:
-    args = request.args
-    try:
-        limit = int(args.get("limit", 50))
-    except ValueError as exc:
-        raise ValidationError("limit must be a whole number") from exc
-    page = runtime().records.list(_actor(), entity, filter=args.get("filter"),
-                                  sort=args.get("sort"), limit=limit, cursor=args.get("cursor"))
+    rt = runtime()
+    entity_def = rt.app.entities.get(entity)
+    if entity_def is None:
+        raise NotFoundError(f"no entity '{entity}'")
+    query = parse_list_query(entity_def, request.args)
+    page = rt.records.list(_actor(), entity, filter=query.filter, sort=query.sort,
+                           limit=query.limit, cursor=query.cursor)
     return jsonify({"items": page.items, "next_cursor": page.next_cursor})
 
 
-@bp.post("/<entity>")
+@bp.post("/<entity:entity>")
 def create_record(entity: str) -> tuple[Response, int, dict[str, str]]:
     record = runtime().records.create(_actor(), entity, _json_body(), locale=locale())
     location = url_for("api.get_record", entity=entity, record_id=record["id"])
     return jsonify(record), 201, {"Location": location, "ETag": _etag(record)}
 
 
-@bp.get("/<entity>/<int:record_id>")
+@bp.get("/<entity:entity>/<int:record_id>")
 def get_record(entity: str, record_id: int) -> tuple[Response, int, dict[str, str]]:
     record = runtime().records.get(_actor(), entity, record_id)
     return jsonify(record), 200, {"ETag": _etag(record)}
 
 
-@bp.patch("/<entity>/<int:record_id>")
+@bp.patch("/<entity:entity>/<int:record_id>")
 def update_record(entity: str, record_id: int) -> tuple[Response, int, dict[str, str]]:
     body = _json_body()
     expected = _expected_version(body)
@@ -138,15 +166,15 @@ def update_record(entity: str, record_id: int) -> tuple[Response, int, dict[str,
     return jsonify(record), 200, {"ETag": _etag(record)}
 
 
-@bp.delete("/<entity>/<int:record_id>")
+@bp.delete("/<entity:entity>/<int:record_id>")
 def delete_record(entity: str, record_id: int) -> tuple[str, int]:
-    header = request.headers.get("If-Match", "").strip()
-    expected = int(header.strip('"')) if header.strip('"').isdigit() else None
-    runtime().records.delete(_actor(), entity, record_id, expected_version=expected)
+    precondition = parse_if_match(request.headers.get("If-Match"))
+    runtime().records.delete(_actor(), entity, record_id,
+                             expected_version=precondition.version if precondition else None)
     return "", 204
 
 
-@bp.get("/<entity>/<int:record_id>/timeline")
+@bp.get("/<entity:entity>/<int:record_id>/timeline")
 def timeline(entity: str, record_id: int) -> Response:
     return jsonify({"items": runtime().records.timeline(_actor(), entity, record_id)})
 

@@ -29,6 +29,7 @@ from flask import Response, jsonify, request
 from sqlalchemy import select
 
 from ..errors import NotFoundError, ValidationError
+from ..forms.schema import INT64_MAX
 from ..platform import explain
 from ..platform.db import offers
 from ..platform.jsonvalues import json_value
@@ -54,7 +55,7 @@ def post_action(entity: str, record_id: int, action: str) -> Response:
 def assign(entity: str, record_id: int) -> Response:
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("candidate"), int) \
-            or isinstance(body.get("candidate"), bool):
+            or isinstance(body.get("candidate"), bool) or not 1 <= body["candidate"] <= INT64_MAX:
         raise ValidationError("send {\"candidate\": <id>, \"reason\": \"...\"}")
     override = body.get("override", False)
     if not isinstance(override, bool):

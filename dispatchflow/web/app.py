@@ -13,6 +13,7 @@ from ..platform.config import Settings
 from ..platform.runtime import Runtime
 from . import (  # noqa: F401 (api_* add routes to api.bp)
     api,
+    api_docs,
     api_escalations,
     api_flows,
     api_tokens,

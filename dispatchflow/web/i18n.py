@@ -78,6 +78,13 @@ UI_TEXT: dict[str, dict[str, str]] = {
     "next_back": {"zh": "返回上一页", "en": "Go back"},
     "next_reload": {"zh": "重新打开记录后再试", "en": "Reopen the record and try again"},
     "next_retry": {"zh": "稍后再试", "en": "Try again later"},
+    "api_docs": {"zh": "REST API 文档", "en": "REST API reference"},
+    "api_docs_intro": {"zh": "由当前发布版本生成。点击“Authorize”填入 API 令牌（Bearer）"
+                             "后可直接试用接口。",
+                       "en": "Generated from the active app version. Choose Authorize and "
+                             "enter an API token (Bearer) to try the operations."},
+    "api_docs_noscript": {"zh": "此页面需要 JavaScript；也可直接阅读",
+                          "en": "This page needs JavaScript; you can also read"},
 }
 
 

@@ -1,137 +1,121 @@
-"""The OpenAPI 3.1 document of the active app version, generated from its entities.
+"""The OpenAPI 3.1 document, generated from the app's own routes and the active version.
+
+Every rule of Flask's URL map under ``/api/v1`` and ``/channels`` becomes
+operations here: its methods and path variables come from the rule itself, what
+each operation takes and answers from the description registered for its
+endpoint (:mod:`.openapi_operations`). A variable that names something of the
+app version (``<entity>``, ``<action>``, ``<ladder>``, a channel ``<name>``) is
+expanded into one path per thing, so each gets its own schemas; the others
+become path parameters described by their converter. A route nobody described
+still appears, marked ``x-undocumented`` (tests/web/test_openapi.py fails on it),
+so the document cannot silently drift from the routes.
 
 Component schemas are the JSON Schemas the forms layer builds for validation
-(2020-12, which OpenAPI 3.1 uses as is), so the document and the validator can
-never disagree.
+(2020-12, which OpenAPI 3.1 uses as is), so the document and the validator
+cannot disagree.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from ..dsl.compiler import App
-from ..forms.schema import entity_schema
+from werkzeug.routing import Map, Rule
 
-PROBLEM = {
-    "type": "object",
-    "properties": {
-        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-        "detail": {"type": "string"}, "hint": {"type": "string"},
-        "errors": {"type": "array", "items": {
-            "type": "object", "properties": {"field": {"type": "string"},
-                                             "code": {"type": "string"},
-                                             "message": {"type": "string"}}}},
-    },
-    "required": ["type", "title", "status"],
-}
+from ..forms.schema import version_cached
+from ..platform.runtime import Runtime
+from . import openapi_flow_operations  # noqa: F401 (registers its descriptions)
+from .openapi_context import DocContext
+from .openapi_operations import OPERATIONS, Binding
 
+#: URL prefixes whose routes the document describes.
+DOCUMENTED_PREFIXES = ("/api/v1/", "/channels/")
 
-def _component(schema: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in schema.items() if k not in ("$schema", "$id")}
+#: HTTP methods an operation can have (Flask adds HEAD and OPTIONS to every rule).
+METHODS = ("get", "put", "post", "patch", "delete")
+
+_VARIABLE = re.compile(r"<(?:(?P<conv>\w+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
 
 
-def _problem_responses(*codes: int) -> dict[str, Any]:
-    texts = {400: "Bad request or filter", 401: "Missing or invalid token", 403: "Not allowed",
-             404: "Not found (or not visible to you)", 409: "Stale version",
-             422: "Invalid fields", 428: "If-Match required"}
-    return {str(c): {"description": texts[c], "content": {"application/problem+json": {
-        "schema": {"$ref": "#/components/schemas/Problem"}}}} for c in codes}
+def openapi_document(rt: Runtime, url_map: Map) -> dict[str, Any]:
+    """The document for the runtime's active version and ``url_map`` (built once per
+    version; do not modify it)."""
+    routes = tuple((r.rule, r.endpoint, tuple(sorted(r.methods or ())))
+                   for r in documented_rules(url_map))
+    return version_cached(rt.app, ("openapi", routes),
+                          lambda: build_document(DocContext.of(rt), url_map))
 
 
-_CACHE: dict[str, dict[str, Any]] = {}
+def documented_rules(url_map: Map) -> list[Rule]:
+    """The rules the document covers, in a stable order."""
+    return sorted((r for r in url_map.iter_rules() if r.rule.startswith(DOCUMENTED_PREFIXES)),
+                  key=lambda r: (r.rule, sorted(r.methods or ())))
 
 
-def openapi_document(app: App) -> dict[str, Any]:
-    """The document for ``app`` (built once per app version)."""
-    doc = _CACHE.get(app.digest)
-    if doc is None:
-        doc = _CACHE[app.digest] = _document(app.digest, app)
-    return doc
-
-
-def _document(digest: str, app: App) -> dict[str, Any]:
-    schemas: dict[str, Any] = {"Problem": PROBLEM}
+def build_document(ctx: DocContext, url_map: Map) -> dict[str, Any]:
+    """The whole document: one path item per expanded rule, components, security."""
     paths: dict[str, Any] = {}
-    id_param = {"name": "id", "in": "path", "required": True,
-                "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}}
-    for name, entity in app.entities.items():
-        title = entity.label.get("en") or name
-        for mode, suffix in (("read", ""), ("create", "Create"), ("update", "Update")):
-            schemas[f"{name}{suffix}"] = _component(entity_schema(app, name, mode))
-        ref = {"$ref": f"#/components/schemas/{name}"}
-        json_of = {"application/json": {"schema": ref}}
-        paths[f"/api/v1/{name}"] = {
-            "get": {
-                "operationId": f"list_{name}", "summary": f"List {title} records",
-                "tags": [name],
-                "parameters": [
-                    {"name": "filter", "in": "query", "schema": {"type": "string"},
-                     "description": f"DSL condition, e.g. {name}.id > 10"},
-                    {"name": "sort", "in": "query", "schema": {"type": "string"},
-                     "description": "field name, '-' prefix for descending"},
-                    {"name": "limit", "in": "query",
-                     "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
-                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-                ],
-                "responses": {"200": {"description": "A page of records", "content": {
-                    "application/json": {"schema": {
-                        "type": "object", "required": ["items", "next_cursor"],
-                        "properties": {"items": {"type": "array", "items": ref},
-                                       "next_cursor": {"type": ["string", "null"]}}}}}},
-                    **_problem_responses(400, 401, 403, 422)},
-            },
-            "post": {
-                "operationId": f"create_{name}", "summary": f"Create a {title} record",
-                "tags": [name],
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": f"#/components/schemas/{name}Create"}}}},
-                "responses": {"201": {"description": "Created", "content": json_of,
-                                      "headers": {"ETag": {"schema": {"type": "string"}}}},
-                              **_problem_responses(401, 403, 422)},
-            },
-        }
-        paths[f"/api/v1/{name}/{{id}}"] = {
-            "parameters": [id_param],
-            "get": {"operationId": f"get_{name}", "summary": f"One {title} record",
-                    "tags": [name],
-                    "responses": {"200": {"description": "The record", "content": json_of},
-                                  **_problem_responses(401, 403, 404)}},
-            "patch": {
-                "operationId": f"update_{name}", "summary": f"Change a {title} record",
-                "tags": [name],
-                "parameters": [{"name": "If-Match", "in": "header", "required": True,
-                                "schema": {"type": "string"},
-                                "description": "the record's ETag (its row_version)"}],
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": f"#/components/schemas/{name}Update"}}}},
-                "responses": {"200": {"description": "Updated", "content": json_of},
-                              **_problem_responses(401, 403, 404, 409, 422, 428)},
-            },
-            "delete": {"operationId": f"delete_{name}", "summary": f"Delete a {title} record",
-                       "tags": [name],
-                       "responses": {"204": {"description": "Deleted"},
-                                     **_problem_responses(401, 403, 404, 409)}},
-        }
-        paths[f"/api/v1/{name}/{{id}}/timeline"] = {
-            "parameters": [id_param],
-            "get": {"operationId": f"timeline_{name}", "summary": f"History of a {title}",
-                    "tags": [name],
-                    "responses": {"200": {"description": "Audit entries, oldest first",
-                                          "content": {"application/json": {"schema": {
-                                              "type": "object", "required": ["items"],
-                                              "properties": {"items": {
-                                                  "type": "array",
-                                                  "items": {"type": "object"}}}}}}},
-                                  **_problem_responses(401, 403, 404)}},
-        }
+    for rule in documented_rules(url_map):
+        methods = [m for m in METHODS if m.upper() in (rule.methods or ())]
+        described = OPERATIONS.get(rule.endpoint)
+        bindings = described.bindings(ctx) if described is not None else [{}]
+        for binding in bindings:
+            path, params = _template(rule, binding)
+            item = paths.setdefault(path, {})
+            for method in methods:
+                if described is None:
+                    op = _undocumented(rule, method)
+                else:
+                    op = described.build(ctx, binding)
+                op = {**op, "parameters": params + op.get("parameters", [])}
+                if not op["parameters"]:
+                    del op["parameters"]
+                item[method] = op
+    app = ctx.app
     return {
         "openapi": "3.1.0",
         "info": {"title": f"{app.title.get('en') or app.name} API",
-                 "version": f"{app.version} ({digest[:12]})",
-                 "description": "Generated from the active dispatchflow app version."},
+                 "version": f"{app.version} ({app.digest[:12]})",
+                 "description": "Generated from the routes of dispatchflow and the active "
+                                "app version. Errors are problem documents (RFC 9457)."},
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
-        "components": {"schemas": schemas, "securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer"}}},
-        "paths": paths,
+        "tags": ctx.tags(),
+        "components": {"schemas": ctx.schemas, "securitySchemes": ctx.security_schemes},
+        "paths": dict(sorted(paths.items())),
     }
+
+
+def _template(rule: Rule, binding: Binding) -> tuple[str, list[dict[str, Any]]]:
+    """The OpenAPI path of ``rule`` with ``binding``'s values filled in, and the
+    parameters of the variables left."""
+    params: list[dict[str, Any]] = []
+
+    def replace(match: re.Match[str]) -> str:
+        name = match["name"]
+        if name in binding:
+            return binding[name]
+        schema = _converter_schema(match["conv"], match["args"])
+        param = {"name": name, "in": "path", "required": True, "schema": schema}
+        if schema["type"] == "integer":
+            param["example"] = 1  # the first record: what a client tries first
+        params.append(param)
+        return "{" + name + "}"
+
+    return _VARIABLE.sub(replace, rule.rule), params
+
+
+def _converter_schema(converter: str | None, args: str | None) -> dict[str, Any]:
+    if converter == "int":
+        return {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+    if converter == "any":
+        return {"type": "string",
+                "enum": [a.strip().strip("'\"") for a in (args or "").split(",")]}
+    return {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}
+
+
+def _undocumented(rule: Rule, method: str) -> dict[str, Any]:
+    return {"operationId": f"{rule.endpoint.replace('.', '_')}_{method}",
+            "summary": f"{method.upper()} {rule.rule} (not described)",
+            "x-undocumented": True,
+            "responses": {"default": {"description": "see the code"}}}
