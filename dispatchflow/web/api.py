@@ -35,7 +35,7 @@ PUBLIC_ENDPOINTS = frozenset({"api.openapi", "api.docs"})
 
 #: First path segments of the API's own routes: never an entity name, so that
 #: ``POST /api/v1/me`` is 405 rather than "create a record of entity me".
-RESERVED_SEGMENTS = ("me", "offers", "files", "docs", "openapi.json")
+RESERVED_SEGMENTS = ("me", "offers", "files", "tokens", "docs", "openapi.json")
 
 
 class EntityNameConverter(BaseConverter):

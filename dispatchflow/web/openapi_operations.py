@@ -204,6 +204,14 @@ def _me(_ctx: DocContext, _b: Binding) -> dict[str, Any]:
                 **problems(401)}}
 
 
+@describes("api.revoke_current_token")
+def _revoke_current_token(_ctx: DocContext, _b: Binding) -> dict[str, Any]:
+    return {"operationId": "revoke_current_token", "summary": "Revoke the token of this request",
+            "description": "From the next request on, this token is refused (401); the "
+                           "user's other tokens keep working.", "tags": ["api"],
+            "responses": {"204": {"description": "Revoked"}, **problems(401)}}
+
+
 _FILE = {"type": "object", "required": ["id", "filename", "size", "content_type", "sha256"],
          "properties": {"id": {"type": "string"}, "filename": {"type": "string"},
                         "size": {"type": "integer", "minimum": 0},
