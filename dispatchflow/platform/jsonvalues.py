@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ..dsl.model import EntityDef
@@ -11,7 +11,9 @@ from ..dsl.wording import duration_text
 
 def json_value(value: Any) -> Any:
     """A runtime value as JSON: ISO dates and datetimes, durations as ``"15m"``."""
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return _rfc3339(value)
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, timedelta):
         return duration_text(value)
@@ -20,6 +22,19 @@ def json_value(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [json_value(v) for v in value]
     return value
+
+
+def _rfc3339(value: datetime) -> str:
+    """ISO 8601 text that is also valid RFC 3339 (what ``format: date-time`` means).
+
+    Zones carry a local mean time before standard time (Asia/Shanghai: +08:05:43
+    before 1901), an offset with seconds that RFC 3339 cannot write: such a time
+    is given in UTC instead — the same instant.
+    """
+    offset = value.utcoffset()
+    if offset is not None and offset.total_seconds() % 60:
+        value = value.astimezone(UTC)
+    return value.isoformat()
 
 
 def json_record(entity: EntityDef, record: dict[str, Any],
