@@ -15,6 +15,7 @@ from typing import Any
 from .ast import parse_duration
 from .diagnostics import DiagnosticBag
 from .model import SYSTEM_FIELDS, EntityDef, EnumValue, FieldDef
+from .regex import problem as regex_problem
 from .suggest import did_you_mean
 from .wording import a
 from .yaml_loader import YamlDocument
@@ -62,11 +63,7 @@ def build_fields(doc: YamlDocument, base: tuple, raw_fields: dict[str, Any],
             bag.error("E1020", "enum values repeat", doc.path, doc.span(path + ("values",)))
         pattern = spec.get("pattern")
         if pattern is not None:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                bag.error("E3015", f"invalid regular expression: {exc}", doc.path,
-                          doc.span(path + ("pattern",)))
+            _check_pattern(bag, doc, path + ("pattern",), pattern)
         fdef = FieldDef(
             name=name, kind=kind, label=_label(spec.get("label")), help=_label(spec.get("help")),
             required=bool(spec.get("required", False)), default=spec.get("default"),
@@ -172,3 +169,31 @@ def _label(value: Any) -> dict[str, str]:
     if isinstance(value, str):
         return {"zh": value, "en": value}
     return {k: v for k, v in value.items() if k in ("zh", "en")}
+
+
+#: What to say when a field pattern needs what RE2 leaves out.
+FIELD_PATTERN_HINT = ("field patterns run in linear time (RE2 syntax): no backreferences (\\1), "
+                      "no lookaround ((?=...), (?!...), (?<=...), (?<!...)), repeat counts up to "
+                      "1000; keep the pattern to what every value must match and check the rest "
+                      "in a rule")
+
+
+def _check_pattern(bag: DiagnosticBag, doc: YamlDocument, path: tuple[Any, ...],
+                   pattern: Any) -> None:
+    """E3015 for a field pattern no engine reads, E3018 for one RE2 cannot run.
+
+    Submitted values are matched on RE2 (linear time: a value comes from a
+    request), so a pattern that needs backtracking is refused here, at load.
+    """
+    try:
+        re.compile(pattern)
+    except re.error as exc:  # Python's message, with its position, reads best
+        bag.error("E3015", f"invalid regular expression: {exc}", doc.path, doc.span(path))
+        return
+    found = regex_problem(pattern)
+    if found is not None:
+        reason, pos = found
+        where = f" (character {pos + 1} of the pattern)" if pos is not None else ""
+        bag.error("E3018", f"field patterns run on RE2 and cannot use this one: {reason}{where}",
+                  doc.path, doc.span(path), FIELD_PATTERN_HINT)
+

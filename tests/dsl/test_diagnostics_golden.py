@@ -542,6 +542,15 @@ CASES = [
         "lookaround ((?=...), (?!...), (?<=...), (?<!...)), repeat counts up to 1000; test the "
         'parts separately, e.g. x matches "a" and not (x matches "b")',
     )),
+    Golden("E3018-pattern", {SITE: site("code: {type: string, pattern: '(?=A)[A-Z]+'}")}, (
+        "entities/site.yaml:4:33: E3018: field patterns run on RE2 and cannot use this one: "
+        "invalid perl operator: (?= (character 1 of the pattern)",
+        "    4 |   code: {type: string, pattern: '(?=A)[A-Z]+'}",
+        "      |                                 ^~~~~~~~~~~~~",
+        "  hint: field patterns run in linear time (RE2 syntax): no backreferences (\\1), no "
+        "lookaround ((?=...), (?!...), (?<=...), (?<!...)), repeat counts up to 1000; keep the "
+        "pattern to what every value must match and check the rest in a rule",
+    )),
     Golden("E3016", {R: ruleset('rule "p" when true then set work_order.budget = if '
                                 'work_order.escalated then 100 else "免费"')}, (
         "rules/triage.rules:2:49: E3016: 'then' gives number but 'else' gives string",
