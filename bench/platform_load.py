@@ -134,16 +134,16 @@ def measure(n: int, redis_url: str | None = None, worker_count: int = 2,
 def _runtime(env: dict[str, str]) -> Any:
     from dispatchflow.dsl.compiler import compile_bundle
     from dispatchflow.platform.config import Settings
-    from dispatchflow.platform.runtime import Runtime
-    from dispatchflow.platform.versions import publish
+    from dispatchflow.platform.runtime.state import Runtime
+    from dispatchflow.platform.store.versions import publish
 
     rt = Runtime(Settings.from_env(home=Path(env["DISPATCHFLOW_HOME"]),
                                    database_url=env["DATABASE_URL"], secret_key="bench"))
     if "REDIS_URL" in env:
-        from dispatchflow.platform.queue import RQQueue
+        from dispatchflow.platform.runtime.queue import RQQueue
 
         rt.queue = RQQueue(env["REDIS_URL"])
-    from dispatchflow.platform.jobs import warm_up
+    from dispatchflow.platform.runtime.jobs import warm_up
 
     app = compile_bundle(REFERENCE).app
     assert app is not None
@@ -153,10 +153,10 @@ def _runtime(env: dict[str, str]) -> Any:
 
 
 def _drive(rt: Any, n: int, clients: int) -> LoadResult:
-    from dispatchflow.platform.actors import SYSTEM_ACTOR, Actor
-    from dispatchflow.platform.db import outbox
-    from dispatchflow.platform.files import store_file
-    from dispatchflow.platform.runner import take_action
+    from dispatchflow.platform.records.actors import SYSTEM_ACTOR, Actor
+    from dispatchflow.platform.records.files import store_file
+    from dispatchflow.platform.runtime.runner import take_action
+    from dispatchflow.platform.store.db import outbox
 
     create = rt.records.create
     # A customer per order (households): no order shares its customer's row with another.
@@ -219,7 +219,7 @@ def _all(pool: ThreadPoolExecutor, fn: Callable[..., int],
 
 
 def _wait_for(rt: Any, orders: list[int], status: str, timeout: float = 600) -> None:
-    from dispatchflow.platform.db import reading
+    from dispatchflow.platform.store.db import reading
 
     table = rt.tables["work_order"]
     deadline = time.monotonic() + timeout
@@ -236,7 +236,7 @@ def _wait_for(rt: Any, orders: list[int], status: str, timeout: float = 600) -> 
 
 
 def _settle(rt: Any, timeout: float = 600) -> None:
-    from dispatchflow.platform.db import dispatch_rounds, outbox, reading
+    from dispatchflow.platform.store.db import dispatch_rounds, outbox, reading
 
     deadline = time.monotonic() + timeout
     while True:

@@ -356,7 +356,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 @pytest.fixture
 def engine(database_url: str) -> Any:
     """An engine on an empty database (SQLite file, then a fresh PostgreSQL schema)."""
-    from dispatchflow.platform.db import make_engine
+    from dispatchflow.platform.store.db import make_engine
 
     eng = make_engine(database_url)
     yield eng
@@ -399,8 +399,8 @@ def make_demo_rt(monkeypatch: pytest.MonkeyPatch, fast_demo_passwords: None) -> 
     database, with a :class:`MovableClock` (``rt.test_clock``) and the intake channels'
     secrets set. Runtimes made are closed after the test."""
     from dispatchflow.platform.config import Settings
-    from dispatchflow.platform.runtime import Runtime
-    from dispatchflow.platform.versions import publish
+    from dispatchflow.platform.runtime.state import Runtime
+    from dispatchflow.platform.store.versions import publish
 
     monkeypatch.setenv("WECHAT_WEBHOOK_SECRET", "demo-wechat-secret")
     monkeypatch.setenv("EMAIL_CHANNEL_SECRET", "demo-email-secret")

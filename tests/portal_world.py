@@ -11,17 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from dispatchflow.dsl.compiler import compile_bundle
-from dispatchflow.platform.actors import SYSTEM_ACTOR, Actor
 from dispatchflow.platform.config import Settings
-from dispatchflow.platform.demo import seed_records, seed_users
-from dispatchflow.platform.files import store_file
-from dispatchflow.platform.manual_dispatch import assign_by_hand
-from dispatchflow.platform.runner import take_action
-from dispatchflow.platform.runtime import Runtime
-from dispatchflow.platform.users import load_actor
-from dispatchflow.platform.versions import publish
+from dispatchflow.platform.demo.seed import seed_records, seed_users
+from dispatchflow.platform.dispatch.manual import assign_by_hand
+from dispatchflow.platform.records.actors import SYSTEM_ACTOR, Actor
+from dispatchflow.platform.records.files import store_file
+from dispatchflow.platform.records.users import load_actor
+from dispatchflow.platform.runtime.runner import take_action
+from dispatchflow.platform.runtime.state import Runtime
+from dispatchflow.platform.store.versions import publish
 from dispatchflow.web.app import create_app
-from dispatchflow.web.portal import tracking_token
+from dispatchflow.web.portal.views import tracking_token
 
 REFERENCE = Path(__file__).resolve().parents[1] / "examples" / "field-service"
 

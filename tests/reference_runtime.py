@@ -10,8 +10,8 @@ from pathlib import Path
 
 from dispatchflow.dsl.compiler import compile_bundle
 from dispatchflow.platform.config import Settings
-from dispatchflow.platform.runtime import Runtime
-from dispatchflow.platform.versions import publish
+from dispatchflow.platform.runtime.state import Runtime
+from dispatchflow.platform.store.versions import publish
 
 REFERENCE = Path(__file__).resolve().parents[1] / "examples" / "field-service"
 

@@ -6,7 +6,7 @@ ladder the SLA clock's current deadline. Each level fires at
 ``anchor + offset`` (``after`` is a positive offset, ``before`` a negative one;
 plain time, not working time: the notification's quiet hours hold messages
 outside working hours). The durable side — timers, acknowledgement, what was
-already sent — lives in :mod:`dispatchflow.platform.escalation`.
+already sent — lives in :mod:`dispatchflow.platform.runtime.escalation`.
 """
 
 from __future__ import annotations

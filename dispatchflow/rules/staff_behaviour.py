@@ -1,7 +1,7 @@
 """How simulated field staff behave, pure: the model shared by ``simulate`` and the demo city.
 
 Both the discrete-event :func:`~dispatchflow.rules.simulation.simulate` and the
-living city of ``serve --demo`` (:mod:`dispatchflow.platform.demo_city_live`)
+living city of ``serve --demo`` (:mod:`dispatchflow.platform.demo.city`)
 decide with these functions, so a technician of the demo city answers, travels
 and works exactly as one of a simulated day:
 

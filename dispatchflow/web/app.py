@@ -10,20 +10,20 @@ from markupsafe import Markup
 
 from ..forms.render import STATIC_DIR, asset_tags
 from ..platform.config import Settings
-from ..platform.runtime import Runtime
-from . import (  # noqa: F401 (api_* add routes to api.bp)
-    api,
-    api_docs,
-    api_escalations,
-    api_flows,
-    api_tokens,
-    auth,
+from ..platform.runtime.state import Runtime
+from .api import (  # noqa: F401 (docs, escalations, flows, tokens add routes to api.bp)
     channels,
-    portal,
-    record_pages,
+    docs,
+    escalations,
+    flows,
+    tokens,
 )
+from .api import records as api
+from .auth import views as auth
 from .errors import MACHINE_PATHS, register_error_handlers
 from .i18n import label, locale, t
+from .portal import records as record_pages
+from .portal import views as portal
 
 csrf = CSRFProtect()
 

@@ -23,7 +23,7 @@ from ..errors import (
     PermissionDenied,
     ValidationError,
 )
-from ..platform.runtime import NoActiveVersion, Runtime
+from ..platform.runtime.state import NoActiveVersion, Runtime
 from .problems import from_error, problem
 
 log = logging.getLogger(__name__)

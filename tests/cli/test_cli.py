@@ -320,11 +320,11 @@ def test_check_env_reports_channels_lacking_configuration(
 
 def test_serve_and_worker_report_missing_channel_configuration_in_one_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    from dispatchflow.cli_server import report_channels
+    from dispatchflow.cli.server import report_channels
     from dispatchflow.dsl.compiler import compile_bundle
     from dispatchflow.platform.config import Settings
-    from dispatchflow.platform.runtime import Runtime
-    from dispatchflow.platform.versions import publish
+    from dispatchflow.platform.runtime.state import Runtime
+    from dispatchflow.platform.store.versions import publish
 
     for var in ("DISPATCHFLOW_SMTP_HOST", "WECHAT_WEBHOOK_SECRET", "EMAIL_CHANNEL_SECRET",
                 "DISPATCHFLOW_WEBHOOK_URL_WECHAT_TEMPLATE"):

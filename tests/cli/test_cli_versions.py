@@ -19,7 +19,7 @@ from sqlalchemy import column, insert, inspect, select, table
 from sqlalchemy.engine import Engine
 
 from dispatchflow.cli import main
-from dispatchflow.platform import versions
+from dispatchflow.platform.store import versions
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "field-service"
 

@@ -32,8 +32,8 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import OperationalError
 
-from dispatchflow.platform.db import dispatch_rounds, outbox
-from dispatchflow.platform.queue import QUEUES
+from dispatchflow.platform.runtime.queue import QUEUES
+from dispatchflow.platform.store.db import dispatch_rounds, outbox
 
 PG_HOST = "127.0.0.1:5432"
 PG_ADMIN_URL = f"postgresql+psycopg://postgres@{PG_HOST}/postgres"

@@ -25,15 +25,14 @@ from sqlalchemy import func, select
 
 from dispatchflow.dsl.compiler import compile_bundle
 from dispatchflow.errors import ConflictError, NotFoundError
-from dispatchflow.platform.actors import SYSTEM_ACTOR, Actor
 from dispatchflow.platform.config import Settings
-from dispatchflow.platform.db import dispatch_rounds, offers, outbox, timeline
-from dispatchflow.platform.notify.tables import notifications
-from dispatchflow.platform.runner import take_action
-from dispatchflow.platform.runtime import Runtime
-from dispatchflow.platform.scheduler import tick
-from dispatchflow.platform.users import add_user
-from dispatchflow.platform.versions import publish
+from dispatchflow.platform.records.actors import SYSTEM_ACTOR, Actor
+from dispatchflow.platform.records.users import add_user
+from dispatchflow.platform.runtime.runner import take_action
+from dispatchflow.platform.runtime.scheduler import tick
+from dispatchflow.platform.runtime.state import Runtime
+from dispatchflow.platform.store.db import dispatch_rounds, notifications, offers, outbox, timeline
+from dispatchflow.platform.store.versions import publish
 
 BUNDLE = Path(__file__).resolve().parents[2] / "examples" / "field-service"
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai

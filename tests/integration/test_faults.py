@@ -42,9 +42,9 @@ from test_lifecycle_scenario import (
     run_scenario,
 )
 
-from dispatchflow.platform.db import offers, outbox, timeline, timers
-from dispatchflow.platform.runtime import Runtime
-from dispatchflow.platform.scheduler import tick
+from dispatchflow.platform.runtime.scheduler import tick
+from dispatchflow.platform.runtime.state import Runtime
+from dispatchflow.platform.store.db import offers, outbox, timeline, timers
 
 #: Orders in the fault scenarios (the full 100 run in test_lifecycle_scenario).
 ORDERS = 40
@@ -251,7 +251,7 @@ def _left_to_do(rt: Runtime) -> dict[str, int]:
     One statement: counted one after another, a worker's commit between the counts
     (its events processed, the round they asked for decided, the timers that armed)
     would hide its new timers from the first count and its work from the others."""
-    from dispatchflow.platform.db import dispatch_rounds
+    from dispatchflow.platform.store.db import dispatch_rounds
 
     due = datetime.now(UTC) - timedelta(seconds=1)
 

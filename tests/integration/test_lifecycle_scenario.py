@@ -40,25 +40,25 @@ from sqlalchemy import select
 from dispatchflow.dsl.compiler import App, compile_bundle
 from dispatchflow.dsl.diagnostics import render_text
 from dispatchflow.errors import ConflictError, DispatchflowError, NotFoundError
-from dispatchflow.platform.actors import SYSTEM_ACTOR, Actor
 from dispatchflow.platform.config import Settings
-from dispatchflow.platform.db import (
+from dispatchflow.platform.dispatch.explain import available_actions
+from dispatchflow.platform.records.actors import SYSTEM_ACTOR, Actor
+from dispatchflow.platform.runtime.queue import InlineQueue
+from dispatchflow.platform.runtime.runner import take_action
+from dispatchflow.platform.runtime.scheduler import tick
+from dispatchflow.platform.runtime.state import Runtime
+from dispatchflow.platform.store.db import (
     audit_log,
     dispatch_rounds,
     files,
     flow_instances,
+    notifications,
     offers,
     outbox,
     timeline,
     timers,
 )
-from dispatchflow.platform.explain import available_actions
-from dispatchflow.platform.notify.tables import notifications
-from dispatchflow.platform.queue import InlineQueue
-from dispatchflow.platform.runner import take_action
-from dispatchflow.platform.runtime import Runtime
-from dispatchflow.platform.scheduler import tick
-from dispatchflow.platform.versions import publish
+from dispatchflow.platform.store.versions import publish
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "examples" / "field-service"

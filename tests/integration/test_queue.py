@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from rq import Queue
 
-from dispatchflow.platform.jobs import rq_entry  # noqa: F401 - the job RQ would import
-from dispatchflow.platform.queue import RQQueue, coalesce_key
+from dispatchflow.platform.runtime.jobs import rq_entry  # noqa: F401 - the job RQ would import
+from dispatchflow.platform.runtime.queue import RQQueue, coalesce_key
 
 
 def test_record_requests_wake_one_drain_job_until_it_starts(private_redis) -> None:

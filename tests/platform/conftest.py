@@ -31,8 +31,8 @@ from dispatchflow.dsl.diagnostics import DiagnosticBag, render_text
 from dispatchflow.dsl.items import USER_ENTITY
 from dispatchflow.dsl.parser import parse_expression
 from dispatchflow.dsl.source import Origin, SourceFile
-from dispatchflow.platform.db import make_engine
-from dispatchflow.platform.storage import build_metadata, from_row, table_name, to_row
+from dispatchflow.platform.store.db import make_engine
+from dispatchflow.platform.store.storage import build_metadata, from_row, table_name, to_row
 
 REFERENCE_BUNDLE = Path(__file__).resolve().parents[2] / "examples" / "field-service"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

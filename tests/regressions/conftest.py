@@ -14,12 +14,12 @@ from portal_world import demo_world, published_runtime
 from sqlalchemy import func, select
 
 from dispatchflow.dsl.compiler import App, compile_bundle
-from dispatchflow.platform.actors import SYSTEM_ACTOR, Actor
 from dispatchflow.platform.config import Settings
-from dispatchflow.platform.db import offers, outbox, timeline
-from dispatchflow.platform.runtime import Runtime
-from dispatchflow.platform.users import add_user, create_token
-from dispatchflow.platform.versions import publish
+from dispatchflow.platform.records.actors import SYSTEM_ACTOR, Actor
+from dispatchflow.platform.records.users import add_user, create_token
+from dispatchflow.platform.runtime.state import Runtime
+from dispatchflow.platform.store.db import offers, outbox, timeline
+from dispatchflow.platform.store.versions import publish
 from dispatchflow.web.app import create_app
 
 REFERENCE = Path(__file__).resolve().parents[2] / "examples" / "field-service"
@@ -135,7 +135,7 @@ def people(rt: Runtime) -> People:
 @pytest.fixture
 def stored_photo(rt: Runtime) -> Callable[[], str]:
     """``stored_photo()``: the id of a new small PNG file (for completion reports)."""
-    from dispatchflow.platform.files import store_file
+    from dispatchflow.platform.records.files import store_file
 
     def make() -> str:
         return store_file(rt.engine, b"\x89PNG" + bytes(16), filename="after.png",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dispatchflow.platform.actors import SYSTEM_ACTOR
+from dispatchflow.platform.records.actors import SYSTEM_ACTOR
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(32)
 HTML = b"<!doctype html><script>fetch('/api/v1/me')</script>"

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import func, select
 
 from dispatchflow.dsl.compiler import compile_bundle
-from dispatchflow.platform.actors import SYSTEM_ACTOR
 from dispatchflow.platform.config import Settings
-from dispatchflow.platform.runtime import Runtime
-from dispatchflow.platform.versions import publish
+from dispatchflow.platform.records.actors import SYSTEM_ACTOR
+from dispatchflow.platform.runtime.state import Runtime
+from dispatchflow.platform.store.versions import publish
 from dispatchflow.web.app import create_app
 
 REFERENCE = Path(__file__).resolve().parents[2] / "examples" / "field-service"
@@ -64,7 +64,7 @@ def wechat_body(rt: Runtime) -> bytes:
 def signed_now(body: bytes, key: str = "", at: float | None = None) -> str:
     """The X-Wechat-Signature value of ``body`` sent with ``key`` at ``at`` (default now)."""
     # Imported here so the body-only replay regression also runs on the old code.
-    from dispatchflow.platform.channel_signatures import sign
+    from dispatchflow.platform.intake.signatures import sign
 
     return sign(SECRET.encode(), body, timestamp=int(time.time() if at is None else at),
                 key=key)

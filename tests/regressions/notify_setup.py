@@ -21,8 +21,8 @@ from notify_world import (  # noqa: E402
 )
 
 from dispatchflow.platform.config import Settings  # noqa: E402
-from dispatchflow.platform.runtime import Runtime  # noqa: E402
-from dispatchflow.platform.versions import publish  # noqa: E402
+from dispatchflow.platform.runtime.state import Runtime  # noqa: E402
+from dispatchflow.platform.store.versions import publish  # noqa: E402
 
 __all__ = ["MONDAY_10", "World", "notify_world", "smtp_server", "webhook_server"]
 

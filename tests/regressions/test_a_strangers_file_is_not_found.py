@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatchflow.platform.actors import SYSTEM_ACTOR
+from dispatchflow.platform.records.actors import SYSTEM_ACTOR
 
 from .files_world import HTML, ORDER, PNG, make_world, upload
 

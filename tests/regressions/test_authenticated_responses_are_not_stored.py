@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatchflow.platform.users import create_token
+from dispatchflow.platform.records.users import create_token
 
 from . import webapp
 from .webapp import login

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from dispatchflow.platform import defaults
-from dispatchflow.platform.users import create_token
+from dispatchflow.platform.records.users import create_token
 from dispatchflow.web.app import create_app
 
 from .webapp import add_orders, published_runtime

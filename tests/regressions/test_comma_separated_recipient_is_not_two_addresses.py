@@ -47,7 +47,7 @@ def test_a_users_email_attribute_holding_two_addresses_is_refused(tmp_path: Path
     with notify_world(tmp_path) as world:
         from sqlalchemy import update
 
-        from dispatchflow.platform.db import users
+        from dispatchflow.platform.store.db import users
 
         with world.rt.engine.begin() as conn:
             conn.execute(update(users).where(users.c.id == "sup_pd").values(

@@ -15,7 +15,7 @@ from typing import Any
 from portal_world import PNG, csrf_of, signed_in
 from sqlalchemy import func, select
 
-from dispatchflow.platform.actors import SYSTEM_ACTOR
+from dispatchflow.platform.records.actors import SYSTEM_ACTOR
 
 
 def orders(rt: Any) -> int:

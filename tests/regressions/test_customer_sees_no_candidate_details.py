@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dispatchflow.platform.actors import SYSTEM_ACTOR
+from dispatchflow.platform.records.actors import SYSTEM_ACTOR
 
 from . import api_world
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from dispatchflow.platform.actors import SYSTEM_ACTOR
-from dispatchflow.platform.db import offers, users
-from dispatchflow.platform.demo import seed_records, seed_users
+from dispatchflow.platform.demo.seed import seed_records, seed_users
+from dispatchflow.platform.records.actors import SYSTEM_ACTOR
+from dispatchflow.platform.store.db import offers, users
 
 
 def test_the_leak_order_is_offered_to_the_demo_technician(demo_rt) -> None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from dispatchflow.platform.actors import SYSTEM_ACTOR
-from dispatchflow.platform.db import timeline
-from dispatchflow.platform.demo import demo_folder, seed_records, seed_users
-from dispatchflow.platform.demo_city_live import LivingCity
-from dispatchflow.platform.demo_data import load_city, load_seed
-from dispatchflow.platform.scheduler import tick
+from dispatchflow.platform.demo.city import LivingCity
+from dispatchflow.platform.demo.data import load_city, load_seed
+from dispatchflow.platform.demo.seed import demo_folder, seed_records, seed_users
+from dispatchflow.platform.records.actors import SYSTEM_ACTOR
+from dispatchflow.platform.runtime.scheduler import tick
+from dispatchflow.platform.store.db import timeline
 
 
 def test_sample_orders_are_answered_and_do_not_fall_to_exception(demo_rt) -> None:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from dispatchflow.platform.actors import SYSTEM_ACTOR, Actor
-from dispatchflow.platform.db import offers
-from dispatchflow.platform.demo import seed_records, seed_users
-from dispatchflow.platform.notify.tables import notifications
-from dispatchflow.platform.runner import take_action
+from dispatchflow.platform.demo.seed import seed_records, seed_users
+from dispatchflow.platform.records.actors import SYSTEM_ACTOR, Actor
+from dispatchflow.platform.runtime.runner import take_action
+from dispatchflow.platform.store.db import notifications, offers
 
 
 def test_one_status_change_sends_one_customer_message(demo_rt) -> None:

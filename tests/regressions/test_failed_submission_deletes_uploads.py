@@ -12,7 +12,7 @@ from typing import Any
 from portal_world import PNG, csrf_of, signed_in
 from sqlalchemy import func, select
 
-from dispatchflow.platform.db import files
+from dispatchflow.platform.store.db import files
 
 
 def stored_files(rt: Any) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatchflow.platform.actors import SYSTEM_ACTOR
+from dispatchflow.platform.records.actors import SYSTEM_ACTOR
 
 from . import api_world
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from dispatchflow.cli import main
-from dispatchflow.platform.db import timeline
+from dispatchflow.platform.store.db import timeline
 
 
 def _assign(client, people, order: int, candidate: int, query: str = "", **extra):

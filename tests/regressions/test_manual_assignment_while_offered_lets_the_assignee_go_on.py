@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from dispatchflow.platform.db import dispatch_rounds
+from dispatchflow.platform.store.db import dispatch_rounds
 
 
 def _assign(client, people, order: int, candidate: int, **extra):

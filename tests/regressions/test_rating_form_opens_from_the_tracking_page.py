@@ -13,7 +13,7 @@ import re
 from portal_world import anonymous, csrf_of, login, track_path
 from sqlalchemy import func, select
 
-from dispatchflow.platform.actors import SYSTEM_ACTOR
+from dispatchflow.platform.records.actors import SYSTEM_ACTOR
 
 
 def test_the_rating_form_opens_from_the_tracking_page(portal_rt, demo) -> None:

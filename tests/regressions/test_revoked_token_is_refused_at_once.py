@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from dispatchflow.cli import main
-from dispatchflow.platform.users import add_user, create_token, revoke_token
+from dispatchflow.platform.records.users import add_user, create_token, revoke_token
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -64,7 +64,7 @@ def test_a_lost_grab_pool_claim_answers_conflict_and_grants_nothing_else(client,
 def test_an_expired_offer_grants_nothing(client, people, rt) -> None:
     from datetime import timedelta
 
-    from dispatchflow.platform.scheduler import tick
+    from dispatchflow.platform.runtime.scheduler import tick
 
     clock = [rt.clock()]
     rt.clock = lambda: clock[0]

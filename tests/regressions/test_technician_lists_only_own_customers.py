@@ -4,7 +4,7 @@ customer's address. A technician now reads only the customers of their own order
 
 from __future__ import annotations
 
-from dispatchflow.platform.actors import SYSTEM_ACTOR
+from dispatchflow.platform.records.actors import SYSTEM_ACTOR
 
 from . import api_world
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from jsonschema import Draft202012Validator, FormatChecker
 
-from dispatchflow.platform.jsonvalues import json_value
+from dispatchflow.platform.store.jsonvalues import json_value
 
 DATE_TIME = Draft202012Validator({"type": "string", "format": "date-time"},
                                  format_checker=FormatChecker())

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 from portal_world import anonymous, track_path
 
-from dispatchflow.platform.actors import SYSTEM_ACTOR
-from dispatchflow.platform.runner import take_action
-from dispatchflow.platform.users import load_actor
+from dispatchflow.platform.records.actors import SYSTEM_ACTOR
+from dispatchflow.platform.records.users import load_actor
+from dispatchflow.platform.runtime.runner import take_action
 
 
 def test_a_tracking_link_ends_after_cancel_plus_grace(portal_rt, demo) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from dispatchflow.platform.notify import deliver, due
 from dispatchflow.platform.notify.channels import EmailTransport
-from dispatchflow.platform.notify.tables import attempts
+from dispatchflow.platform.store.db import attempts
 
 from .notify_setup import MONDAY_10, notify_world, smtp_server
 
@@ -45,7 +45,7 @@ def test_unconfigured_email_logs_once_holds_the_messages_and_sends_them_later(
             assert conn.execute(attempts.select()).all() == []
             assert not set(due(conn, MONDAY_10)) & set(planned)  # not retried
         # A later start without the configuration reports it in one line and sends nothing.
-        from dispatchflow.platform.channel_setup import start_report
+        from dispatchflow.platform.notify.setup import start_report
         from dispatchflow.platform.notify.unconfigured import release
 
         line = start_report(world.rt.app, world.rt.engine, MONDAY_10, {})

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 
 from portal_world import anonymous, login, track_path
 
-from dispatchflow.platform.actors import SYSTEM_ACTOR
-from dispatchflow.platform.users import add_user, load_actor
+from dispatchflow.platform.records.actors import SYSTEM_ACTOR
+from dispatchflow.platform.records.users import add_user, load_actor
 
 ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 

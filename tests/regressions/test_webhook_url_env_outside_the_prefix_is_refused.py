@@ -44,7 +44,7 @@ def test_a_stored_delivery_naming_another_variable_does_not_read_it(tmp_path: Pa
                      if world.rows(id=i)[0]["channel"] == "webhook"]
         from sqlalchemy import update
 
-        from dispatchflow.platform.notify.tables import notifications
+        from dispatchflow.platform.store.db import notifications
 
         with world.rt.engine.begin() as conn:  # as a version published before would plan it
             conn.execute(update(notifications).where(notifications.c.id == hook_id)

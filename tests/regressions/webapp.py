@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from dispatchflow.dsl.compiler import compile_bundle
-from dispatchflow.platform.actors import SYSTEM_ACTOR
 from dispatchflow.platform.config import Settings
-from dispatchflow.platform.runtime import Runtime
-from dispatchflow.platform.users import add_user
-from dispatchflow.platform.versions import publish
+from dispatchflow.platform.records.actors import SYSTEM_ACTOR
+from dispatchflow.platform.records.users import add_user
+from dispatchflow.platform.runtime.state import Runtime
+from dispatchflow.platform.store.versions import publish
 from dispatchflow.web.app import create_app
 
 REFERENCE = Path(__file__).resolve().parents[2] / "examples" / "field-service"

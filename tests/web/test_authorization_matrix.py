@@ -38,12 +38,12 @@ import yaml
 
 from dispatchflow.dsl.compiler import compile_bundle
 from dispatchflow.dsl.model import EntityDef
-from dispatchflow.platform.actors import SYSTEM_ACTOR
 from dispatchflow.platform.config import Settings
-from dispatchflow.platform.db import offers
-from dispatchflow.platform.runtime import Runtime
-from dispatchflow.platform.users import add_user, create_token
-from dispatchflow.platform.versions import publish
+from dispatchflow.platform.records.actors import SYSTEM_ACTOR
+from dispatchflow.platform.records.users import add_user, create_token
+from dispatchflow.platform.runtime.state import Runtime
+from dispatchflow.platform.store.db import offers
+from dispatchflow.platform.store.versions import publish
 from dispatchflow.web.app import create_app
 
 REFERENCE = Path(__file__).resolve().parents[2] / "examples" / "field-service"

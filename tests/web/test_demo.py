@@ -13,15 +13,22 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from dispatchflow.cli import main
-from dispatchflow.platform import explain
-from dispatchflow.platform.actors import SYSTEM_ACTOR, Actor
-from dispatchflow.platform.db import audit_log, deliveries, dispatch_rounds, offers, timeline, users
-from dispatchflow.platform.demo import demo_folder, seed_records, seed_users
-from dispatchflow.platform.demo_city_live import CityThread, LivingCity, parse_rate
-from dispatchflow.platform.demo_data import load_city, load_seed
-from dispatchflow.platform.notify.tables import inbox
-from dispatchflow.platform.scheduler import tick
-from dispatchflow.platform.users import actor_from_row, authenticate
+from dispatchflow.platform.demo.city import CityThread, LivingCity, parse_rate
+from dispatchflow.platform.demo.data import load_city, load_seed
+from dispatchflow.platform.demo.seed import demo_folder, seed_records, seed_users
+from dispatchflow.platform.dispatch import explain
+from dispatchflow.platform.records.actors import SYSTEM_ACTOR, Actor
+from dispatchflow.platform.records.users import actor_from_row, authenticate
+from dispatchflow.platform.runtime.scheduler import tick
+from dispatchflow.platform.store.db import (
+    audit_log,
+    deliveries,
+    dispatch_rounds,
+    inbox,
+    offers,
+    timeline,
+    users,
+)
 
 #: Work-order statuses from `accepted` on (the order has been taken).
 TAKEN = {"accepted", "en_route", "on_site", "in_service", "completed", "feedback", "closed"}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from dispatchflow.platform.actors import Actor
+from dispatchflow.platform.records.actors import Actor
 from dispatchflow.web.app import create_app
 from dispatchflow.web.display import Display, viewer_zone
-from dispatchflow.web.pages import reference_namer
+from dispatchflow.web.portal.pages import reference_namer
 
 
 def test_enums_tags_and_numbers_read_as_labels(reference_app) -> None:

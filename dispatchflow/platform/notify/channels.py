@@ -52,10 +52,10 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import defaults
 from ..config import WEBHOOK_ALLOW_ENV
+from ..store.db import inbox
 from .addresses import refusal, single_address
 from .destinations import AllowList, Destination, check_destination, pinned_handlers
 from .errors import DeliveryError
-from .tables import inbox
 
 #: Header names of webhook deliveries.
 SIGNATURE_HEADER = "X-Dispatchflow-Signature"

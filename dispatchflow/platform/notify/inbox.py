@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
-from .tables import inbox as inbox_table
+from ..store.db import inbox as inbox_table
 
 _T = inbox_table
 

@@ -4,7 +4,7 @@ Entries, as ``notifications/*.yaml`` writes them:
 
 * ``{role: R}``: every active user with role R who may **read this record**: the
   role set's ``read`` permission and row filter decide, through the one
-  :class:`~dispatchflow.platform.authz.Authorizer` (a dispatcher of region PD is
+  :class:`~dispatchflow.platform.records.authz.Authorizer` (a dispatcher of region PD is
   not told about an order in region JA).
 * ``{user: login}``: that active user.
 * ``{field: entity.path}``: the value of the path. A reference (e.g. to a
@@ -40,13 +40,13 @@ from ...dsl import types as T
 from ...dsl.codegen import compile_expression
 from ...dsl.compiler import App
 from ...forms.messages import normalize_locale
-from ..db import users
-from ..record_views import RecordView, RefView
-from ..users import actor_from_row
+from ..records.users import actor_from_row
+from ..records.views import RecordView, RefView
+from ..store.db import users
 from .addresses import refusal, single_address
 
 if TYPE_CHECKING:
-    from ..authz import Authorizer
+    from ..records.authz import Authorizer
 
 Resolve = Callable[[str, Any], "Mapping[str, Any] | None"]
 

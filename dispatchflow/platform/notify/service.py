@@ -54,15 +54,8 @@ from ...dsl.compiler import App
 from ...dsl.items import USER_ENTITY
 from ...forms.messages import label_text
 from .. import defaults
-from ..record_views import RecordBinder
-from ..storage import from_row
-from .channels import Message, Transport, build_transport
-from .digest import compose
-from .errors import DeliveryError, NotificationError, TemplateRenderError
-from .inbox import acknowledge, inbox, mark_read, unread_count
-from .recipients import Recipient, RecipientResolver, Resolve
-from .spec import NotificationSpec, spec_for
-from .tables import (
+from ..records.views import RecordBinder
+from ..store.db import (
     DIGESTED,
     FAILED,
     HELD,
@@ -74,11 +67,18 @@ from .tables import (
     attempts,
     notifications,
 )
+from ..store.storage import from_row
+from .channels import Message, Transport, build_transport
+from .digest import compose
+from .errors import DeliveryError, NotificationError, TemplateRenderError
+from .inbox import acknowledge, inbox, mark_read, unread_count
+from .recipients import Recipient, RecipientResolver, Resolve
+from .spec import NotificationSpec, spec_for
 from .templates import RenderedMessage, render_message
 from .unconfigured import report_once
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from ..runtime.state import Runtime
 
 __all__ = ["notifications_on", "plan", "due", "deliver", "deliveries_for", "inbox",
            "acknowledge", "mark_read", "unread_count"]
@@ -119,7 +119,7 @@ def plan(conn: Connection, runtime: Runtime, name: str, record: Mapping[str, Any
     """Plan the deliveries of notification ``name`` about ``record``; ids to send now.
 
     Runs in the caller's transaction (``conn``). ``record`` is a runtime record
-    (:func:`~dispatchflow.platform.storage.from_row`; references as ids or
+    (:func:`~dispatchflow.platform.store.storage.from_row`; references as ids or
     nested dicts) of the notification's entity; ``now`` the aware event time;
     ``cause`` what triggered it (an event id or a rule name). A false ``when``
     plans nothing. Raises NotificationError for an unknown notification or a

@@ -10,7 +10,7 @@ made the messages look like delivery failures. Instead:
   attempt, no log line of its own; the reason is in the row's ``last_error``;
 * :func:`report_once` logs one warning per process and reason (``serve`` and
   ``worker`` report every missing setting at start, see
-  :mod:`dispatchflow.platform.channel_setup`, and those count as reported);
+  :mod:`dispatchflow.platform.notify.setup`, and those count as reported);
 * :func:`release`, run when ``serve`` or ``worker`` starts, puts the held messages
   of channels that are configured now back to ``pending`` (the scheduler then sends
   them) -- those planned within ``defaults.NOTIFY_UNCONFIGURED_MAX_AGE_SECONDS``;
@@ -31,9 +31,9 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from .. import defaults
+from ..store.db import FAILED, PENDING, UNCONFIGURED, notifications
 from .channels import TRANSPORTS
 from .errors import DeliveryError
-from .tables import FAILED, PENDING, UNCONFIGURED, notifications
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from notify_world import webhook_server as webhook_receiver
 
 from dispatchflow.dsl.compiler import App
 from dispatchflow.platform.config import Settings
-from dispatchflow.platform.runtime import Runtime
-from dispatchflow.platform.versions import publish
+from dispatchflow.platform.runtime.state import Runtime
+from dispatchflow.platform.store.versions import publish
 
 
 @pytest.fixture(scope="session")

@@ -21,13 +21,12 @@ from sqlalchemy import select, update
 
 from dispatchflow.dsl.compiler import App, compile_sources
 from dispatchflow.dsl.diagnostics import render_text
-from dispatchflow.platform.db import users
 from dispatchflow.platform.notify import plan
 from dispatchflow.platform.notify.channels import Receipt
-from dispatchflow.platform.notify.tables import notifications
-from dispatchflow.platform.runtime import Runtime
-from dispatchflow.platform.storage import from_row, to_row
-from dispatchflow.platform.users import add_user
+from dispatchflow.platform.records.users import add_user
+from dispatchflow.platform.runtime.state import Runtime
+from dispatchflow.platform.store.db import notifications, users
+from dispatchflow.platform.store.storage import from_row, to_row
 
 REFERENCE = Path(__file__).resolve().parents[3] / "examples" / "field-service"
 SHANGHAI = ZoneInfo("Asia/Shanghai")

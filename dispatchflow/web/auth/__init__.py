@@ -1,0 +1,1 @@
+"""dispatchflow.web.auth."""
