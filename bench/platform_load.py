@@ -133,8 +133,8 @@ def measure(n: int, redis_url: str | None = None, worker_count: int = 2,
 
 def _runtime(env: dict[str, str]) -> Any:
     from dispatchflow.dsl.compiler import compile_bundle
+    from dispatchflow.platform.assembly import Runtime
     from dispatchflow.platform.config import Settings
-    from dispatchflow.platform.runtime.state import Runtime
     from dispatchflow.platform.store.versions import publish
 
     rt = Runtime(Settings.from_env(home=Path(env["DISPATCHFLOW_HOME"]),
@@ -143,7 +143,7 @@ def _runtime(env: dict[str, str]) -> Any:
         from dispatchflow.platform.runtime.queue import RQQueue
 
         rt.queue = RQQueue(env["REDIS_URL"])
-    from dispatchflow.platform.runtime.jobs import warm_up
+    from dispatchflow.platform.assembly.root import warm_up
 
     app = compile_bundle(REFERENCE).app
     assert app is not None

@@ -398,8 +398,8 @@ def make_demo_rt(monkeypatch: pytest.MonkeyPatch, fast_demo_passwords: None) -> 
     """``make_demo_rt(database_url, home)``: the reference bundle published on an empty
     database, with a :class:`MovableClock` (``rt.test_clock``) and the intake channels'
     secrets set. Runtimes made are closed after the test."""
+    from dispatchflow.platform.assembly import Runtime
     from dispatchflow.platform.config import Settings
-    from dispatchflow.platform.runtime.state import Runtime
     from dispatchflow.platform.store.versions import publish
 
     monkeypatch.setenv("WECHAT_WEBHOOK_SECRET", "demo-wechat-secret")

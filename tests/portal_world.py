@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dispatchflow.dsl.compiler import compile_bundle
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.demo.seed import seed_records, seed_users
 from dispatchflow.platform.dispatch.manual import assign_by_hand
@@ -18,7 +19,6 @@ from dispatchflow.platform.records.actors import SYSTEM_ACTOR, Actor
 from dispatchflow.platform.records.files import store_file
 from dispatchflow.platform.records.users import load_actor
 from dispatchflow.platform.runtime.runner import take_action
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.platform.store.versions import publish
 from dispatchflow.web.app import create_app
 from dispatchflow.web.portal.views import tracking_token

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from dispatchflow.dsl.compiler import compile_bundle
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.config import Settings
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.platform.store.versions import publish
 
 REFERENCE = Path(__file__).resolve().parents[1] / "examples" / "field-service"

@@ -26,11 +26,11 @@ def explain(record_id: int, entity: str | None, fmt: str, top: int) -> None:
     """Show every dispatch round of RECORD_ID: ranked candidates with each score term,
     exclusion counts by reason, the offers made and how they ended; then the manual
     assignments (who, whom, why, and the hard filters an override passed over)."""
+    from ..platform.assembly import Runtime
     from ..platform.config import Settings
     from ..platform.dispatch import explain as views
     from ..platform.dispatch.manual import assignments_of
     from ..platform.records.actors import SYSTEM_ACTOR
-    from ..platform.runtime.state import Runtime
 
     rt = Runtime(Settings.from_env())
     try:

@@ -38,11 +38,11 @@ def import_records(entity: str, file: str, partial: bool, as_user: str | None) -
     """
     from tqdm import tqdm
 
+    from ..platform.assembly import Runtime
     from ..platform.config import Settings
     from ..platform.intake.csv_import import import_csv
     from ..platform.records.actors import Actor
     from ..platform.records.users import load_actor
-    from ..platform.runtime.state import Runtime
 
     try:
         rt = Runtime(Settings.from_env())

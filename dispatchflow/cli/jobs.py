@@ -20,8 +20,8 @@ def register(main: click.Group) -> None:
 
 
 def _runtime() -> Any:
+    from ..platform.assembly import Runtime
     from ..platform.config import Settings
-    from ..platform.runtime.state import Runtime
 
     return Runtime(Settings.from_env())
 
@@ -52,7 +52,7 @@ def worker(queues: str, burst: bool, name: str | None) -> None:
     from redis import Redis
     from rq import Queue, SimpleWorker
 
-    from ..platform.runtime.jobs import warm_up, worker_runtime
+    from ..platform.assembly.root import warm_up, worker_runtime
     from .server import report_channels
 
     connection = Redis.from_url(_redis_url())

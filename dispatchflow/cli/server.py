@@ -23,8 +23,8 @@ def register(main: click.Group) -> None:
 
 
 def _runtime():  # noqa: ANN202 - imported lazily: check/test must not need the database
+    from ..platform.assembly import Runtime
     from ..platform.config import Settings
-    from ..platform.runtime.state import Runtime
 
     return Runtime(Settings.from_env())
 
@@ -72,7 +72,7 @@ def serve(demo: bool, quiet: bool, demo_rate: str | None, demo_speed: float | No
     if demo:
         city = _demo(rt, quiet, demo_rate, demo_speed, demo_seed)
     app = create_app(runtime=rt)
-    from ..platform.runtime.jobs import warm_up
+    from ..platform.assembly.root import warm_up
 
     warm_up(rt)  # the first requests and events do not pay for loading the version
     report_channels(rt)

@@ -9,8 +9,8 @@ from flask_wtf.csrf import CSRFProtect
 from markupsafe import Markup
 
 from ..forms.render import STATIC_DIR, asset_tags
+from ..platform.assembly import Runtime
 from ..platform.config import Settings
-from ..platform.runtime.state import Runtime
 from .api import (  # noqa: F401 (docs, escalations, flows, tokens add routes to api.bp)
     channels,
     docs,

@@ -23,7 +23,8 @@ from ..errors import (
     PermissionDenied,
     ValidationError,
 )
-from ..platform.runtime.state import NoActiveVersion, Runtime
+from ..platform.assembly import Runtime
+from ..platform.runtime.state import NoActiveVersion
 from .problems import from_error, problem
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,10 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from dispatchflow.dsl.compiler import compile_bundle
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.records.actors import SYSTEM_ACTOR
 from dispatchflow.platform.records.users import add_user
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.platform.store.versions import publish
 from dispatchflow.web.app import create_app
 

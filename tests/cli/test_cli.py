@@ -322,8 +322,8 @@ def test_serve_and_worker_report_missing_channel_configuration_in_one_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     from dispatchflow.cli.server import report_channels
     from dispatchflow.dsl.compiler import compile_bundle
+    from dispatchflow.platform.assembly import Runtime
     from dispatchflow.platform.config import Settings
-    from dispatchflow.platform.runtime.state import Runtime
     from dispatchflow.platform.store.versions import publish
 
     for var in ("DISPATCHFLOW_SMTP_HOST", "WECHAT_WEBHOOK_SECRET", "EMAIL_CHANNEL_SECRET",

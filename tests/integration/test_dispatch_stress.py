@@ -25,12 +25,12 @@ from sqlalchemy import func, select
 
 from dispatchflow.dsl.compiler import compile_bundle
 from dispatchflow.errors import ConflictError, NotFoundError
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.records.actors import SYSTEM_ACTOR, Actor
 from dispatchflow.platform.records.users import add_user
 from dispatchflow.platform.runtime.runner import take_action
 from dispatchflow.platform.runtime.scheduler import tick
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.platform.store.db import dispatch_rounds, notifications, offers, outbox, timeline
 from dispatchflow.platform.store.versions import publish
 

@@ -42,8 +42,8 @@ from test_lifecycle_scenario import (
     run_scenario,
 )
 
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.runtime.scheduler import tick
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.platform.store.db import offers, outbox, timeline, timers
 
 #: Orders in the fault scenarios (the full 100 run in test_lifecycle_scenario).

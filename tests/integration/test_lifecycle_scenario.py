@@ -40,13 +40,13 @@ from sqlalchemy import select
 from dispatchflow.dsl.compiler import App, compile_bundle
 from dispatchflow.dsl.diagnostics import render_text
 from dispatchflow.errors import ConflictError, DispatchflowError, NotFoundError
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.dispatch.explain import available_actions
 from dispatchflow.platform.records.actors import SYSTEM_ACTOR, Actor
 from dispatchflow.platform.runtime.queue import InlineQueue
 from dispatchflow.platform.runtime.runner import take_action
 from dispatchflow.platform.runtime.scheduler import tick
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.platform.store.db import (
     audit_log,
     dispatch_rounds,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rq import Queue
 
-from dispatchflow.platform.runtime.jobs import rq_entry  # noqa: F401 - the job RQ would import
+from dispatchflow.platform.assembly.root import rq_entry  # noqa: F401 - the job RQ would import
 from dispatchflow.platform.runtime.queue import RQQueue, coalesce_key
 
 

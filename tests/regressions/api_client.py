@@ -9,8 +9,8 @@ from typing import Any
 
 from reference_runtime import published_runtime
 
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.records.users import add_user, create_token
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.web.app import create_app
 
 

@@ -14,10 +14,10 @@ from portal_world import demo_world, published_runtime
 from sqlalchemy import func, select
 
 from dispatchflow.dsl.compiler import App, compile_bundle
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.records.actors import SYSTEM_ACTOR, Actor
 from dispatchflow.platform.records.users import add_user, create_token
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.platform.store.db import offers, outbox, timeline
 from dispatchflow.platform.store.versions import publish
 from dispatchflow.web.app import create_app

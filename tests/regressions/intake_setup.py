@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import func, select
 
 from dispatchflow.dsl.compiler import compile_bundle
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.records.actors import SYSTEM_ACTOR
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.platform.store.versions import publish
 from dispatchflow.web.app import create_app
 

@@ -20,8 +20,8 @@ from notify_world import (  # noqa: E402
     webhook_server,
 )
 
+from dispatchflow.platform.assembly import Runtime  # noqa: E402
 from dispatchflow.platform.config import Settings  # noqa: E402
-from dispatchflow.platform.runtime.state import Runtime  # noqa: E402
 from dispatchflow.platform.store.versions import publish  # noqa: E402
 
 __all__ = ["MONDAY_10", "World", "notify_world", "smtp_server", "webhook_server"]

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from dispatchflow.dsl.compiler import App, compile_bundle
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.records.actors import SYSTEM_ACTOR
 from dispatchflow.platform.records.users import add_user, create_token
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.platform.store.versions import publish
 from dispatchflow.web.app import create_app
 

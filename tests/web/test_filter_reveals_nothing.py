@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from dispatchflow.dsl.codegen import compile_expression
 from dispatchflow.errors import PermissionDenied
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.records.actors import SYSTEM_ACTOR, Actor
 from dispatchflow.platform.records.sql_filter import parse_filter
 from dispatchflow.platform.records.views import RecordBinder
-from dispatchflow.platform.runtime.state import Runtime
 
 ROLES = ("admin", "dispatcher", "area_supervisor", "technician", "finance", "customer")
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.records.actors import SYSTEM_ACTOR, Actor
-from dispatchflow.platform.runtime.state import Runtime
 
 ROLES = ("admin", "dispatcher", "area_supervisor", "technician", "finance", "customer")
 

@@ -49,9 +49,9 @@ from ...rules.geo import haversine_km, point_of
 from ...rules.simulation import SimulationConfig
 from ...rules.staff_behaviour import accept_probability, answer_delay_minutes, draws, salt_of
 from .. import defaults
+from ..assembly import Runtime
 from ..intake.channels import channel, deliver_email, deliver_webhook
 from ..intake.signatures import sign
-from ..runtime.state import Runtime
 from ..store.db import dispatch_rounds, offers, users
 from ..store.storage import as_utc
 from .data import CityScript, Person, Seed

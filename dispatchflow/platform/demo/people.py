@@ -29,7 +29,7 @@ from ..store.storage import from_row
 from .data import CityScript, LifecycleStep
 
 if TYPE_CHECKING:
-    from ..runtime.state import Runtime
+    from ..assembly import Runtime
 
 #: User id of everything the demo city does (audit rows, timeline entries).
 SIMULATOR_ID = "city-simulator"

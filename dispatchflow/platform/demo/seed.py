@@ -25,9 +25,9 @@ from sqlalchemy import func, select
 from ...errors import ConflictError
 from ...rules.staff_behaviour import salt_of
 from .. import defaults
+from ..assembly import Runtime
 from ..records.actors import SYSTEM_ACTOR
 from ..records.users import add_user
-from ..runtime.state import Runtime
 from .data import CityScript, Seed, load_city, load_seed
 from .people import SIMULATOR_ID, SIMULATOR_NAME, answer_offer, take_step
 

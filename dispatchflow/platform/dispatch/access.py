@@ -80,13 +80,9 @@ def check_action(step: Step, actor: Actor, action: str, standing: Standing) -> N
     raise NotFoundError(f"no {entity} {step.record_id}")
 
 
-def check_version(step: Step, expected: int | None) -> None:
-    """ConflictError when the record's ``row_version`` is not ``expected`` (None: any)."""
-    current = step.stored.get("row_version")
-    if expected is not None and current != expected:
-        raise ConflictError(f"this {step.entity} was changed by someone else since you loaded "
-                            f"it (version {expected}, now {current}); nothing was done",
-                            hint="reload the record and try again")
+def check_action_now(step: Step, actor: Actor, action: str) -> None:
+    """:func:`check_action` with the actor's :func:`standing_of` on the record now."""
+    check_action(step, actor, action, standing_of(step, actor))
 
 
 def may_take(step: Step, actor: Actor, action: str, standing: Standing) -> bool:

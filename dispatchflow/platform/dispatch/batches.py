@@ -37,7 +37,7 @@ from .rounds import batch_settings, candidates_near, decide_and_offer, tried_can
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from ..runtime.state import Runtime
+    from ..assembly import Runtime
 
 
 def due_batches(rt: Runtime, conn: Connection, now: datetime) -> list[list[int]]:

@@ -26,7 +26,7 @@ from ..store.db import dispatch_rounds, offers
 from ..store.jsonvalues import json_value
 
 if TYPE_CHECKING:
-    from ..runtime.state import Runtime
+    from ..assembly import Runtime
 
 
 def dispatch_history(rt: Runtime, actor: Actor, entity: str, record_id: int) -> dict[str, Any]:

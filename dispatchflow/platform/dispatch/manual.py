@@ -34,14 +34,15 @@ from ...errors import ConflictError, NotFoundError, PermissionDenied, Validation
 from ...forms.validation import FieldError
 from ...rules.dispatch import failed_filters
 from ..records.actors import Actor
-from ..runtime import instances
+from ..runtime import instance_rows, instances
+from ..runtime.runner import check_version
 from ..runtime.step import Step
 from ..store.db import dispatch_rounds, timeline
-from .access import check_action, check_version, standing_of
+from .access import check_action, standing_of
 from .rounds import ASSIGN_ACTION, assignee_field, before_action, update_profile
 
 if TYPE_CHECKING:
-    from ..runtime.state import Runtime
+    from ..assembly import Runtime
 
 #: Timeline kind of a manual assignment (reports count transfers by it).
 REASSIGN = "reassign"
@@ -151,14 +152,14 @@ def _take_assign(step: Step, actor: Actor) -> list[str] | None:
     """Take the flow's ``assign`` action (module docs, step 3); the states it leads to
     (None for a record without flows). The record's dispatch is closed either way."""
     before_action(step, actor, ASSIGN_ACTION)
-    if not instances.instances_of(step):
+    if not instance_rows.instances_of(step):
         return None
     roles = frozenset(actor.roles)
     if instances.action_option(step, None, ASSIGN_ACTION, roles) is None:
-        allowed = sorted({t.source or "*" for inst in instances.instances_of(step)
-                          for t in instances.compiled(step, inst).transitions()
+        allowed = sorted({t.source or "*" for inst in instance_rows.instances_of(step)
+                          for t in instance_rows.compiled(step, inst).transitions()
                           if t.action == ASSIGN_ACTION and t.roles & roles})
-        states = ", ".join(s for inst in instances.instances_of(step)
+        states = ", ".join(s for inst in instance_rows.instances_of(step)
                            for s in inst.state.states)
         if not allowed:
             raise PermissionDenied(f"the flow of this {step.entity} lets none of your roles "

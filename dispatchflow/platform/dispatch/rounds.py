@@ -47,7 +47,7 @@ from ..store.jsonvalues import json_value
 from ..store.storage import as_utc, from_row
 
 if TYPE_CHECKING:
-    from ..runtime.state import Runtime
+    from ..assembly import Runtime
 
 #: Events the dispatch engine emits on the dispatched record (bare names).
 REQUESTED, OFFERED, ESCALATED = "dispatch_requested", "offered", "escalated"

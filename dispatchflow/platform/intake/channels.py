@@ -72,7 +72,7 @@ from .csv_import import text_value
 from .signatures import ChannelError, SignatureInvalid, check_key, verify
 
 if TYPE_CHECKING:
-    from ..runtime.state import Runtime
+    from ..assembly import Runtime
 
 log = logging.getLogger("dispatchflow.channels")
 

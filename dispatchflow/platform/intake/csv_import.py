@@ -71,7 +71,7 @@ from ..store.jsonvalues import changes
 from ..store.storage import to_row
 
 if TYPE_CHECKING:
-    from ..runtime.state import Runtime
+    from ..assembly import Runtime
 
 #: ``progress(stage, done, total)``: stage is "check" (validating rows) or "write".
 Progress = Callable[[str, int, int], None]

@@ -78,7 +78,7 @@ from .templates import RenderedMessage, render_message
 from .unconfigured import report_once
 
 if TYPE_CHECKING:
-    from ..runtime.state import Runtime
+    from ..assembly import Runtime
 
 __all__ = ["notifications_on", "plan", "due", "deliver", "deliveries_for", "inbox",
            "acknowledge", "mark_read", "unread_count"]

@@ -40,7 +40,7 @@ from .actors import Actor
 from .files import StoredFile
 
 if TYPE_CHECKING:
-    from ..runtime.state import Runtime
+    from ..assembly import Runtime
 
 #: Types a browser may render inline from our origin: raster images only (an SVG
 #: or an HTML page could run script; they are always downloads).

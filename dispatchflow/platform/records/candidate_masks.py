@@ -24,7 +24,7 @@ from sqlalchemy import select
 from .actors import Actor
 
 if TYPE_CHECKING:
-    from ..runtime.state import Runtime
+    from ..assembly import Runtime
 
 #: Timeline entry kinds that name candidates (dispatch rounds, offers, hand assignment).
 CANDIDATE_NOTE_KINDS = frozenset({"dispatch", "reassign"})

@@ -39,7 +39,7 @@ from .attachments import attachment_errors
 from .candidate_masks import CandidateMask
 
 if TYPE_CHECKING:
-    from ..runtime.state import Runtime
+    from ..assembly import Runtime
 
 
 MAX_ID = 2**63 - 1  # ids are BIGINT; larger numbers cannot name a record

@@ -20,7 +20,7 @@ from .. import defaults
 from ..store.db import flow_instances, reading
 
 if TYPE_CHECKING:
-    from ..runtime.state import Runtime
+    from ..assembly import Runtime
 
 
 def tracking_grace(rt: Runtime) -> timedelta:

@@ -42,8 +42,8 @@ from .sla_clocks import clock_states
 from .step import Step
 
 if TYPE_CHECKING:
-    from .instances import Instance
-    from .state import Runtime
+    from ..assembly import Runtime
+    from .instance_rows import Instance
 
 #: Timer kind of escalation levels (``runner._TIMER_HANDLERS``).
 TIMER_KIND = "escalation"
@@ -71,7 +71,7 @@ def update_ladders(step: Step, inst: Instance, flow: CompiledFlow,
 
 def fire_escalation_timer(step: Step, payload: Mapping[str, Any]) -> None:
     """A level came due: alert, unless the ladder stopped, moved or was acknowledged."""
-    from .instances import compiled, instances_of, save
+    from .instance_rows import compiled, instances_of, save
 
     for inst in instances_of(step):
         if inst.id != payload.get("instance"):
@@ -108,7 +108,7 @@ def acknowledge(rt: Runtime, actor: Actor, entity: str, record_id: int, ladder: 
     and ConflictError (the ladder is not running); acknowledging twice is a
     no-op. Runs in one transaction with the record locked.
     """
-    from .instances import compiled, instances_of, save
+    from .instance_rows import compiled, instances_of, save
 
     rt.authz.require(actor, entity, "update")
     rt.records.get(actor, entity, record_id)  # NotFoundError unless visible

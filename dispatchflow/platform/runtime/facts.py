@@ -21,7 +21,7 @@ from ..store.statements import References, reference_label, row_by_id, rows_by_i
 from ..store.storage import from_row
 
 if TYPE_CHECKING:
-    from .state import Runtime
+    from ..assembly import Runtime
 
 
 class FactLoader:

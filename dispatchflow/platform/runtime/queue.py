@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .. import defaults
 
 if TYPE_CHECKING:
-    from .state import Runtime
+    from .state import RuntimeState
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class JobQueue(Protocol):
 class InlineQueue:
     """Runs jobs in this process, right away, without recursion (see module docs)."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: RuntimeState) -> None:
         self.rt = runtime
         self._pending: deque[tuple[str, tuple[Any, ...]]] = deque()
         self._local = threading.local()
@@ -97,8 +97,6 @@ class InlineQueue:
         self.enqueue_many([(queue, job, args)])
 
     def enqueue_many(self, items: Jobs) -> None:
-        from . import jobs
-
         for _, job, args in items:
             if job not in COALESCED or (job, args) not in self._pending:
                 self._pending.append((job, args))
@@ -112,7 +110,7 @@ class InlineQueue:
                 except IndexError:
                     break
                 try:
-                    jobs.run(self.rt, job, *args)
+                    run_job(self.rt, job, *args)
                 except Exception:  # the sweeper retries what is still stored
                     self.failures += 1
                     log.exception("inline job %s%r failed", job, args)
@@ -158,7 +156,7 @@ class RQQueue:
         by_queue: dict[str, list[Any]] = {}
         for queue, job, args in items:
             by_queue.setdefault(queue, []).append(Queue.prepare_data(
-                "dispatchflow.platform.runtime.jobs.rq_entry", args=(job, *args), retry=retry,
+                "dispatchflow.platform.assembly.root.rq_entry", args=(job, *args), retry=retry,
                 result_ttl=defaults.JOB_RESULT_TTL, failure_ttl=defaults.JOB_FAILURE_TTL))
         with self.redis.pipeline() as pipe:
             for queue, data in by_queue.items():
@@ -217,7 +215,18 @@ def _pull(items: Jobs
     return out
 
 
-def make_queue(runtime: Runtime) -> JobQueue:
+def run_job(rt: RuntimeState, job: str, *args: Any) -> Any:
+    """Run the job called ``job`` (KeyError for an unknown name) from the runtime's
+    job registry (:attr:`.services.Services.jobs`).
+
+    The active app version is re-checked at most every
+    :data:`defaults.VERSION_CHECK_SECONDS` (a publish reaches workers within that).
+    """
+    rt.refresh(max_age=defaults.VERSION_CHECK_SECONDS)
+    return rt.services.jobs[job](rt, *args)
+
+
+def make_queue(runtime: RuntimeState) -> JobQueue:
     """RQ when the settings name a Redis URL, inline otherwise."""
     url = runtime.settings.redis_url
     return RQQueue(url) if url else InlineQueue(runtime)

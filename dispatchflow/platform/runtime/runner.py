@@ -38,14 +38,16 @@ from .. import defaults
 from ..records.actors import Actor
 from ..store.db import outbox, reading
 from ..store.statements import MARK_PROCESSED, PENDING_EVENTS_OF, PENDING_RECORDS
-from . import instances
+from . import instance_rows, instances
+from .escalation import fire_escalation_timer
 from .facts import FactLoader
 from .queue import Jobs
+from .sla_clocks import fire_clock_timer
 from .step import DeferredWrites, Step
 from .timers import TIMER_EVENT
 
 if TYPE_CHECKING:
-    from .state import Runtime
+    from ..assembly import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +171,7 @@ def _drain_records(rt: Runtime, entity: str, record_ids: list[int]
         locked = facts.lock_many(entity, record_ids)
         if not locked:
             return locked, 0, []
-        instances.preload(facts, entity, locked)
+        instance_rows.preload(facts, entity, locked)
         taken, jobs = _take_events(rt, conn, facts, entity, locked,
                                    defaults.EVENTS_PER_TRANSACTION * len(record_ids), [])
     return locked, len(taken), jobs
@@ -202,8 +204,6 @@ def _round_here(rt: Runtime, args: tuple[Any, ...]) -> Jobs:
     record's pending events, the ``offered`` it just stored among them: one transaction
     instead of two. If those events fail, the round runs again on its own and they go
     the usual way (counted, retried, parked)."""
-    from ..dispatch.rounds import run_round
-
     def then_events(step: Step, jobs: Jobs) -> Jobs:
         _, more = _take_events(rt, step.conn, step.facts, step.entity, [step.record_id],
                                defaults.EVENTS_PER_TRANSACTION, [])
@@ -211,11 +211,11 @@ def _round_here(rt: Runtime, args: tuple[Any, ...]) -> Jobs:
 
     entity, record_id, round_id = str(args[0]), int(args[1]), int(args[2])
     try:
-        return run_round(rt, entity, record_id, round_id, then=then_events)
+        return rt.services.run_round(rt, entity, record_id, round_id, then=then_events)
     except Exception:
         log.warning("events after dispatch round %s failed; the round alone", args,
                     exc_info=True)
-        return run_round(rt, entity, record_id, round_id)
+        return rt.services.run_round(rt, entity, record_id, round_id)
 
 
 def _take_events(rt: Runtime, conn: Any, facts: FactLoader, entity: str, ids: list[int],
@@ -381,7 +381,7 @@ def _process(rt: Runtime, conn: Any, ev: dict[str, Any], facts: FactLoader,
     if step is None:
         return []
     if ev["event"] == TIMER_EVENT:
-        _TIMER_HANDLERS[payload.get("kind", "flow")](step, payload)
+        _fire_timer(step, payload)
     else:
         handle_event(step, ev["event"], payload)
     _start_requested_flows(step)
@@ -425,37 +425,20 @@ def _start_requested_flows(step: Step) -> None:
 
 
 def _dispatch_hooks(step: Step, event: str, payload: Mapping[str, Any]) -> None:
-    from ..dispatch.rounds import on_record_event
-
-    on_record_event(step, event, payload)
+    step.rt.services.on_record_event(step, event, payload)
 
 
-def _flow_timer(step: Step, payload: Mapping[str, Any]) -> None:
-    instances.fire_timer(step, payload)
-
-
-def _sla_timer(step: Step, payload: Mapping[str, Any]) -> None:
-    from .sla_clocks import fire_clock_timer
-
-    fire_clock_timer(step, payload)
-
-
-def _offer_timer(step: Step, payload: Mapping[str, Any]) -> None:
-    from ..dispatch.rounds import fire_offer_timer
-
-    fire_offer_timer(step, payload)
-
-
-def _escalation_timer(step: Step, payload: Mapping[str, Any]) -> None:
-    from .escalation import fire_escalation_timer
-
-    fire_escalation_timer(step, payload)
-
-
+#: The runtime's own timer kinds; others (e.g. ``offer``) come from the services.
 _TIMER_HANDLERS: dict[str, Callable[[Step, Mapping[str, Any]], None]] = {
-    "flow": _flow_timer, "sla": _sla_timer, "offer": _offer_timer,
-    "escalation": _escalation_timer,
+    "flow": instances.fire_timer, "sla": fire_clock_timer,
+    "escalation": fire_escalation_timer,
 }
+
+
+def _fire_timer(step: Step, payload: Mapping[str, Any]) -> None:
+    kind = payload.get("kind", "flow")
+    handler = _TIMER_HANDLERS.get(kind) or step.rt.services.timer_handlers[kind]
+    handler(step, payload)
 
 
 # ---------------------------------------------------------------------- actions
@@ -487,19 +470,16 @@ def take_action(rt: Runtime, actor: Actor, entity: str, record_id: int, action: 
     false, or the actor's offer ended), ValidationError (form values not valid
     for the action's form, with field errors) — in every case nothing is written.
     """
-    from ..dispatch.access import check_action, check_version, standing_of
-    from ..dispatch.rounds import after_action, before_action
-
     rt.authz.require(actor, entity, action)
     now = rt.clock()
     with rt.engine.begin() as conn:
         step = Step.open(rt, conn, entity, record_id, now)
         if step is None or step.stored.get("deleted_at") is not None:
             raise NotFoundError(f"no {entity} {record_id}")
-        check_action(step, actor, action, standing_of(step, actor))
+        rt.services.check_action(step, actor, action)
         check_version(step, expected_version)
         form_values = _checked_form(step, flow, action, actor, form_values or {}, locale)
-        before_action(step, actor, action)
+        rt.services.before_action(step, actor, action)
         outcome = instances.take_action(step, flow, action, frozenset(actor.roles),
                                         form_values)
         if not outcome.ok:
@@ -510,7 +490,7 @@ def take_action(rt: Runtime, actor: Actor, entity: str, record_id: int, action: 
         step.note("action", f"{actor.user_id}: {action}",
                   {"actor": actor.user_id, "action": action,
                    "form": sorted(form_values or {})})
-        after_action(step, actor, action)
+        rt.services.after_action(step, actor, action)
         _start_requested_flows(step)
         step.flush()
         jobs = step.jobs
@@ -519,6 +499,15 @@ def take_action(rt: Runtime, actor: Actor, entity: str, record_id: int, action: 
     if jobs:
         rt.queue.enqueue_many(jobs)
     return result
+
+
+def check_version(step: Step, expected: int | None) -> None:
+    """ConflictError when the record's ``row_version`` is not ``expected`` (None: any)."""
+    current = step.stored.get("row_version")
+    if expected is not None and current != expected:
+        raise ConflictError(f"this {step.entity} was changed by someone else since you loaded "
+                            f"it (version {expected}, now {current}); nothing was done",
+                            hint="reload the record and try again")
 
 
 def _checked_form(step: Step, flow: str | None, action: str, actor: Actor,
@@ -536,8 +525,8 @@ def _checked_form(step: Step, flow: str | None, action: str, actor: Actor,
 
     option = instances.action_option(step, flow, action, frozenset(actor.roles))
     form = option.form if option is not None else None
-    if option is None and any(t.form for inst in instances.instances_of(step, flow)
-                              for t in instances.compiled(step, inst).transitions()
+    if option is None and any(t.form for inst in instance_rows.instances_of(step, flow)
+                              for t in instance_rows.compiled(step, inst).transitions()
                               if t.action == action):
         raise ConflictError(f"{action} is not possible now",
                             hint="reload the record: its state may have changed")

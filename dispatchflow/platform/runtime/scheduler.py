@@ -10,7 +10,7 @@ One :func:`tick` does, each in its own transaction:
    the truth and processing is idempotent. A swept event is marked (after its
    job is sent) and not swept again for an interval;
 3. bursts of batched dispatch rounds whose window has passed are matched
-   (:mod:`.batch_dispatch`);
+   (:mod:`dispatchflow.platform.dispatch.batches`, through the runtime's services);
 4. notification deliveries whose time has come (quiet hours over, digest window
    closed, retry due) are enqueued.
 
@@ -31,13 +31,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import or_, select, update
 
 from .. import defaults
-from ..dispatch.batches import due_batches
 from ..store.db import dispatch_rounds, outbox
 from .queue import Jobs
 from .timers import fire_due
 
 if TYPE_CHECKING:
-    from .state import Runtime
+    from ..assembly import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,7 @@ def tick(rt: Runtime, now: datetime | None = None,
             .where(dispatch_rounds.c.requested_at <= cutoff)
             .limit(defaults.SCHEDULER_BATCH)).all()
         deliveries = notify.due(conn, now)
-        batches = due_batches(rt, conn, now)
+        batches = rt.services.due_batches(rt, conn, now)
     swept = list(dict.fromkeys((str(e), int(r)) for _, e, r in stalled))
     already = {args for _, _, args in jobs}
     jobs.extend(("events", "process_record", record) for record in swept

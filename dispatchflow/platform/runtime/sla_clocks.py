@@ -83,7 +83,7 @@ def update_clocks(step: Step, instance_id: int, version: int, flow: CompiledFlow
 
 def fire_clock_timer(step: Step, payload: Mapping[str, Any]) -> None:
     """An SLA timer came due: raise the warning or breach if it really happened."""
-    from .instances import compiled, instances_of, save
+    from .instance_rows import compiled, instances_of, save
 
     for inst in instances_of(step):
         if inst.id != payload.get("instance"):
@@ -110,14 +110,14 @@ def fire_clock_timer(step: Step, payload: Mapping[str, Any]) -> None:
 
 def clocks_for_record(step: Step) -> dict[str, dict[str, Any]]:
     """Every SLA clock of the record's instances now, as JSON-ready dicts (board, API)."""
-    from .instances import compiled
+    from .instance_rows import compiled
 
     rows = step.conn.execute(select(flow_instances).where(
         flow_instances.c.entity == step.entity).where(
         flow_instances.c.record_id == step.record_id)).mappings().all()
     out: dict[str, dict[str, Any]] = {}
     from ...flows import InstanceState
-    from .instances import Instance
+    from .instance_rows import Instance
 
     for r in rows:
         inst = Instance(r["id"], r["flow"], r["version_number"],

@@ -1,9 +1,11 @@
-"""The running application: settings, database, the active app version and its services.
+"""The running application's state: settings, database, clock, queue, the active version.
 
-A :class:`Runtime` follows the active app version: :meth:`refresh` (called per
+A :class:`RuntimeState` follows the active app version: :meth:`refresh` (called per
 request, one small query) notices a publish or rollback by another process and
 swaps in the new version's compiled app, tables, authorizer and rules engine.
-The clock is injected so tests can move time.
+The clock is injected so tests can move time. It holds state only: the services
+that act on it (the records service, the hooks of :mod:`.services`) are wired by
+the composition root, :class:`dispatchflow.platform.assembly.Runtime`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, select
@@ -27,9 +29,12 @@ from ...flows.calendar import BusinessCalendar, build_calendars
 from ...rules.engine import Engine as RulesEngine
 from ..config import Settings
 from ..records.authz import Authorizer
-from ..records.service import RecordService
 from ..store.db import app_versions, create_system_tables, make_engine, reading
 from ..store.storage import build_metadata
+
+if TYPE_CHECKING:
+    from ..records.service import RecordService
+    from .services import Services
 from .queue import JobQueue, make_queue
 
 Clock = Callable[[], datetime]
@@ -67,8 +72,14 @@ class VersionedFlows:
     rules: RulesEngine
 
 
-class Runtime:
-    """See module docs. Build one per process (web app, worker, CLI command)."""
+class RuntimeState:
+    """See module docs. Build one per process (web app, worker, CLI command) through
+    :class:`dispatchflow.platform.assembly.Runtime`, which adds the services."""
+
+    #: The records service for this runtime (set by the composition root).
+    records: RecordService
+    #: What the runtime calls in the layers above it (set by the composition root).
+    services: Services
 
     def __init__(self, settings: Settings, engine: Engine | None = None,
                  clock: Clock | None = None, derived_work: bool = False) -> None:
@@ -88,7 +99,6 @@ class Runtime:
         self._checked_at = 0.0
         self._flows: dict[int, VersionedFlows] = {}
         self._queue: JobQueue | None = None
-        self.records = RecordService(self)
 
     @property
     def queue(self) -> JobQueue:

@@ -31,7 +31,7 @@ from .facts import FactLoader, flatten
 from .timers import RecordTimers
 
 if TYPE_CHECKING:
-    from .state import Runtime
+    from ..assembly import Runtime
 
 #: Actor name written on audit rows of changes the platform makes.
 SYSTEM_USER = "system"
@@ -188,10 +188,8 @@ class Step:
         if self.changed:
             self._write_record()
         if self.dispatch_requests:
-            from ..dispatch.rounds import request_dispatch
-
             for policy, by in self.dispatch_requests:
-                request_dispatch(self, policy, by)
+                self.rt.services.request_dispatch(self, policy, by)
             self.dispatch_requests.clear()
         for name, cause in self.notifications:
             self._plan_notification(name, cause)

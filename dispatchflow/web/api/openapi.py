@@ -23,7 +23,7 @@ from typing import Any
 from werkzeug.routing import Map, Rule
 
 from ...forms.schema import version_cached
-from ...platform.runtime.state import Runtime
+from ...platform.assembly import Runtime
 from . import openapi_flow_operations  # noqa: F401 (registers its descriptions)
 from .openapi_context import DocContext
 from .openapi_operations import OPERATIONS, Binding

@@ -14,8 +14,8 @@ from typing import Any
 from ...dsl.compiler import App
 from ...flows.model import CompiledFlow
 from ...forms.schema import cached_entity_schema, cached_form_schema
+from ...platform.assembly import Runtime
 from ...platform.intake.channels import Channel, channel
-from ...platform.runtime.state import Runtime
 
 #: The problem document (RFC 9457) every error response carries.
 PROBLEM: dict[str, Any] = {

@@ -22,9 +22,9 @@ from flask import (
     url_for,
 )
 
+from ...platform.assembly import Runtime
 from ...platform.records.actors import Actor
 from ...platform.records.users import actor_for_token, authenticate, load_actor
-from ...platform.runtime.state import Runtime
 from ..i18n import locale, t
 from .redirects import safe_local_path
 

@@ -17,9 +17,9 @@ from ...dsl.model import EntityDef
 from ...errors import DispatchflowError
 from ...forms.binding import bound_forms, form_offered
 from ...platform import defaults
+from ...platform.assembly import Runtime
 from ...platform.dispatch import explain
 from ...platform.records.actors import SYSTEM_ACTOR, Actor
-from ...platform.runtime.state import Runtime
 from ..auth.views import runtime, session_actor
 from ..display import Display, Namer, viewer_zone
 from ..i18n import label, locale

@@ -16,9 +16,9 @@ from flask import request
 
 from ...forms.submission import parse_form_submission
 from ...forms.validation import FieldError
+from ...platform.assembly import Runtime
 from ...platform.records.actors import Actor
 from ...platform.records.files import discard_files, store_file
-from ...platform.runtime.state import Runtime
 from ..i18n import locale
 
 

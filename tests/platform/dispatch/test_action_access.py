@@ -18,6 +18,7 @@ import pytest
 from dispatchflow.dsl.compiler import App
 from dispatchflow.errors import DispatchflowError, NotFoundError
 from dispatchflow.flows import compile_flows
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.dispatch.access import check_action, standing_of
 from dispatchflow.platform.dispatch.explain import available_actions
@@ -25,7 +26,6 @@ from dispatchflow.platform.dispatch.manual import assign_by_hand
 from dispatchflow.platform.records.actors import SYSTEM_ACTOR, Actor
 from dispatchflow.platform.records.files import store_file
 from dispatchflow.platform.runtime.runner import take_action
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.platform.runtime.step import Step
 from dispatchflow.platform.store.versions import publish
 

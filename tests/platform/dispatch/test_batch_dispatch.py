@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from dispatchflow.dsl.compiler import compile_bundle, compile_sources
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.records.actors import SYSTEM_ACTOR
 from dispatchflow.platform.runtime.scheduler import tick
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.platform.store.db import dispatch_rounds, offers
 from dispatchflow.platform.store.versions import publish
 

@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from dispatchflow.dsl.compiler import App, compile_bundle
 from dispatchflow.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.dispatch.manual import assign_by_hand
 from dispatchflow.platform.records.actors import SYSTEM_ACTOR, Actor
 from dispatchflow.platform.runtime.runner import take_action
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.platform.store.db import make_engine, offers, timeline
 from dispatchflow.platform.store.versions import publish
 

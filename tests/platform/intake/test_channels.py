@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from dispatchflow.dsl.compiler import App, compile_bundle
 from dispatchflow.errors import ValidationError
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.intake import channels
 from dispatchflow.platform.intake.channels import (
@@ -43,7 +44,6 @@ from dispatchflow.platform.intake.signatures import (
     verify,
 )
 from dispatchflow.platform.records.actors import SYSTEM_ACTOR
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.platform.store.db import audit_log, files, outbox
 from dispatchflow.platform.store.versions import publish
 

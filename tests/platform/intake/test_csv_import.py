@@ -15,11 +15,11 @@ from dispatchflow.cli.intake import import_records
 from dispatchflow.dsl.compiler import App, compile_bundle
 from dispatchflow.dsl.model import EnumValue, FieldDef
 from dispatchflow.errors import NotFoundError
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.intake import csv_import
 from dispatchflow.platform.intake.csv_import import RowError, import_csv, split_list, text_value
 from dispatchflow.platform.records.actors import SYSTEM_ACTOR, Actor
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.platform.store.db import audit_log, outbox
 from dispatchflow.platform.store.versions import publish
 

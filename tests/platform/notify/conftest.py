@@ -24,8 +24,8 @@ from notify_world import smtp_server as smtp_controller
 from notify_world import webhook_server as webhook_receiver
 
 from dispatchflow.dsl.compiler import App
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.config import Settings
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.platform.store.versions import publish
 
 

@@ -21,10 +21,10 @@ from sqlalchemy import select, update
 
 from dispatchflow.dsl.compiler import App, compile_sources
 from dispatchflow.dsl.diagnostics import render_text
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.notify import plan
 from dispatchflow.platform.notify.channels import Receipt
 from dispatchflow.platform.records.users import add_user
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.platform.store.db import notifications, users
 from dispatchflow.platform.store.storage import from_row, to_row
 

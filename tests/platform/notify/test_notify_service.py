@@ -377,7 +377,7 @@ def test_inbox_read_and_acknowledge(world: World) -> None:
 
 def test_a_deliver_due_job_sends_everything_due_and_leaves_held_messages(
         world: World) -> None:
-    from dispatchflow.platform.runtime.jobs import deliver_due
+    from dispatchflow.platform.assembly.jobs import deliver_due
 
     planned = world.plan("escalation", world.order()) + \
         world.plan("escalation", world.new_order("wo_second"))

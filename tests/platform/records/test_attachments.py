@@ -11,12 +11,12 @@ import pytest
 
 from dispatchflow.dsl.compiler import compile_bundle
 from dispatchflow.errors import NotFoundError
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.intake.csv_import import import_csv
 from dispatchflow.platform.records.actors import SYSTEM_ACTOR, Actor
 from dispatchflow.platform.records.attachments import inline_image_type, readable_file
 from dispatchflow.platform.records.files import store_file
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.platform.store.versions import publish
 
 REFERENCE = Path(__file__).resolve().parents[3] / "examples" / "field-service"

@@ -20,12 +20,12 @@ from sqlalchemy import select
 from dispatchflow.dsl.compiler import compile_bundle
 from dispatchflow.dsl.diagnostics import render_text
 from dispatchflow.errors import ConflictError, NotFoundError, PermissionDenied
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.records.actors import SYSTEM_ACTOR, Actor
 from dispatchflow.platform.records.users import add_user, create_token
 from dispatchflow.platform.runtime.escalation import acknowledge
 from dispatchflow.platform.runtime.scheduler import tick
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.platform.runtime.timers import pending_timers
 from dispatchflow.platform.store.db import notifications, outbox, timeline
 from dispatchflow.platform.store.versions import publish

@@ -7,6 +7,7 @@ tests move, and ``scheduler.tick`` fires what is due.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -20,12 +21,12 @@ from sqlalchemy import func, select
 from dispatchflow.dsl.compiler import App, compile_bundle, compile_sources
 from dispatchflow.errors import ConflictError, NotFoundError, PermissionDenied
 from dispatchflow.platform import defaults
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.dispatch import explain
 from dispatchflow.platform.records.actors import SYSTEM_ACTOR, Actor
 from dispatchflow.platform.runtime.runner import process_pending, process_record, take_action
 from dispatchflow.platform.runtime.scheduler import tick
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.platform.store.db import flow_instances, offers, outbox, timeline
 from dispatchflow.platform.store.versions import publish
 
@@ -497,12 +498,11 @@ def test_a_drain_job_queues_the_dispatch_rounds_when_its_worker_does_not_serve_t
 
 
 def test_a_dispatch_round_that_fails_in_the_drain_job_is_queued(rt, world, monkeypatch) -> None:
-    from dispatchflow.platform.dispatch import rounds as dispatching
-
-    def broken(*args: Any) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("candidate pool unavailable")
 
-    monkeypatch.setattr(dispatching, "run_round", broken)
+    # The runtime reaches dispatch rounds through its services (the composition root's).
+    monkeypatch.setattr(rt, "services", dataclasses.replace(rt.services, run_round=broken))
     orders, queued = _drain_with_lost_jobs(rt, world, {"events", "dispatch"})
     assert [status(rt, o) for o in orders] == ["dispatching"] * 2
     assert sorted(args[1] for job, args in queued if job == "dispatch_round") == sorted(orders)
@@ -543,7 +543,7 @@ def test_a_round_run_by_a_drain_job_stands_when_the_events_after_it_fail(
         rt, world, monkeypatch) -> None:
     """The drain job runs the round and the record's events in one transaction; if
     those events fail, the round is made on its own and the events go the usual way."""
-    from dispatchflow.platform.runtime.state import runner
+    from dispatchflow.platform.runtime import runner
 
     real = runner.handle_event
 

@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import func, select
 
 from dispatchflow.dsl.compiler import App, compile_bundle
+from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.intake.signatures import sign
 from dispatchflow.platform.records.actors import SYSTEM_ACTOR
 from dispatchflow.platform.records.files import load_file
-from dispatchflow.platform.runtime.state import Runtime
 from dispatchflow.platform.store.db import audit_log, files, outbox
 from dispatchflow.platform.store.versions import publish
 from dispatchflow.web.api.channels import bp as channels_bp
