@@ -1,8 +1,9 @@
-"""Flask app factory and blueprints: api, designer, portal, console, tech, reports.
+"""The Flask app (``app``) and one blueprint package per audience.
 
-The server-rendered pages: ``portal`` (home, create forms, confirmation, tracking),
-``record_pages`` (my records, a record, forms bound to it, flow actions), ``pages``
-(what they share: who may use a form, what a record offers), ``display`` (values
-formatted for people), ``submissions`` (form posts and their uploads), ``errors``
-(the site's error pages and problem+json for machines), ``i18n`` (page texts).
+``api`` (REST, OpenAPI, inbound channels), ``portal`` (forms, tracking, records
+and their actions), ``auth`` (sign-in, tokens, redirects); console, tech,
+designer and reports join them as siblings. Shared by all: ``display`` (values
+formatted for people), ``errors`` (the site's error pages and problem+json),
+``problems`` (problem+json bodies), ``i18n`` (page texts). Templates live under
+``templates/<area>/``; the committed front-end build under ``static/dist/``.
 """

@@ -3,12 +3,15 @@
 What belongs here: turning a bundle's ``notifications/*.yaml`` into messages
 and getting them delivered — the compiled form of a notification (``spec``),
 recipients resolved through the authorizer (``recipients``), sandboxed Jinja
-templates (``sandbox``, ``templates``), the delivery tables (``tables``), quiet
+templates (``sandbox``, ``templates``), quiet
 hours, dedupe and digests decided at planning time (``service``, ``digest``),
 transports registered by channel name (``channels``: e-mail, webhook, inbox),
-and users' inboxes (``inbox``). What does not: deciding *that* something is
+users' inboxes (``inbox``) and a worker's check of its channels'
+configuration (``setup``); the delivery tables are system tables
+(:mod:`dispatchflow.platform.store.db`). What does not: deciding *that* something is
 notified (rules and flows emit ``notify`` effects; the event runner calls
-:func:`plan`) and showing inboxes (``web``).
+:func:`plan`) and showing inboxes (``web``). It may import ``records``, ``store``
+and the layers below them.
 
 The API the event runner and scheduler use: :func:`notifications_on`,
 :func:`plan` (in the event's transaction), :func:`due` (each scheduler tick)
