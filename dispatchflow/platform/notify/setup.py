@@ -6,9 +6,10 @@ its URL variable (``DISPATCHFLOW_WEBHOOK_URL_...``), http(s), the signing secret
 well-formed ``DISPATCHFLOW_WEBHOOK_ALLOW`` and -- when asked to resolve -- a
 destination the policy allows.
 
-Used by ``dispatchflow check BUNDLE --env`` (every problem, as diagnostics) and at
-``serve``/``worker`` start (:func:`start_report`: one warning line, and held
-messages of channels configured now are released).
+Used by ``dispatchflow check BUNDLE --env`` (every problem, as diagnostics:
+:func:`environment_diagnostics`) and at ``serve``/``worker`` start
+(:func:`start_report`: one warning line, and held messages of channels configured
+now are released).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 
 from ...dsl.compiler import App
+from ...dsl.diagnostics import Diagnostic, Severity
 from .channels import WebhookTransport
 from .errors import DeliveryError
 from .unconfigured import configuration_error, release, report_once
@@ -68,6 +70,21 @@ def missing_configuration(app: App, env: Mapping[str, str] | None = None, *,
                 error = _destination_error(env, str(address))
             if error is not None:
                 out.append(Missing(item.file, key, owner, error.message, error.hint))
+    return out
+
+
+def environment_diagnostics(app: App) -> list[Diagnostic]:
+    """Channels of ``app`` lacking configuration in this environment, as E9001 errors.
+
+    For ``dispatchflow check BUNDLE --env``: resolves webhook hosts (a network lookup,
+    see :func:`missing_configuration`); each points at the line of the key at fault.
+    """
+    out = []
+    for m in missing_configuration(app, resolve=True):
+        lines = app.sources.get(m.file, "").splitlines()
+        line = next((i for i, text in enumerate(lines, 1) if text.startswith(f"{m.key}:")), 0)
+        out.append(Diagnostic(Severity.ERROR, "E9001", str(m), m.file, line, 1 if line else 0,
+                              hint=m.hint, source_line=lines[line - 1] if line else None))
     return out
 
 

@@ -23,11 +23,13 @@ Printed values: null prints nothing, datetimes as ``2026-03-02 10:00``, duration
 as ``1 h 30 min`` / ``1小时30分钟``, booleans as yes/no (是/否), lists joined
 with commas. Compiled templates are cached per app version, notification, part,
 locale and flavour. :func:`template_problems` reports what ``dispatchflow check``
-should: syntax errors, oversize templates, unknown filters, names and fields.
+should: syntax errors, oversize templates, unknown filters, names and fields
+(:func:`template_diagnostics`: the same as diagnostics with positions).
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -43,6 +45,7 @@ from jinja2.utils import pass_context
 from markupsafe import Markup
 
 from ...dsl.compiler import App
+from ...dsl.diagnostics import Diagnostic, Severity
 from ...dsl.model import EntityDef, FieldDef
 from ...dsl.suggest import did_you_mean
 from ...forms.messages import label_text
@@ -394,6 +397,32 @@ def template_problems(app: App) -> list[tuple[str, str]]:
                 for message in _problems_of(app, str(entity), str(text), known):
                     problems.append((item.file, f"notification '{name}' {where}: {message}"))
     return problems
+
+
+def template_diagnostics(app: App) -> list[Diagnostic]:
+    """:func:`template_problems` as E1024 error diagnostics, for ``dispatchflow check``.
+
+    Each points at the ``subject:``/``body:`` key (or its ``zh:``/``en:`` line) in the
+    notification's file; line and column are 0 when the part cannot be found.
+    """
+    out = []
+    for file, message in template_problems(app):
+        part = re.search(r"' (subject|body)(?:\.(zh|en))?: ", message)
+        lines = app.sources.get(file, "").splitlines()
+        line = 0
+        if part:
+            key = re.compile(rf"^\s*{part.group(1)}:")
+            line = next((i for i, text in enumerate(lines, 1) if key.match(text)), 0)
+            if part.group(2):
+                sub = re.compile(rf"^\s+{part.group(2)}:")
+                line = next((i for i, text in enumerate(lines, 1)
+                             if i > line and sub.match(text)), line)
+        column = len(lines[line - 1]) - len(lines[line - 1].lstrip()) + 1 if line else 0
+        out.append(Diagnostic(Severity.ERROR, "E1024", message, file, line, column,
+                              hint="templates see the record by its entity name (and as "
+                                   "`record`), `notification`, `now` and `locale`",
+                              source_line=lines[line - 1] if line else None))
+    return out
 
 
 def _problems_of(app: App, entity: str, text: str, known: set[Any]) -> list[str]:
