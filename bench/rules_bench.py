@@ -780,7 +780,7 @@ def check_times(bundle: Path, runs: int = 3) -> list[str]:
              f"{min(imports):.0f} ms; whole process {min(walls):.0f} ms; "
              f"{'ok' if ok == '1' else f'NOT ok, {errors} errors'})"]
     exe = shutil.which("dispatchflow")
-    cmd = [exe] if exe else [sys.executable, "-c", "from dispatchflow.cli import main; main()"]
+    cmd = [exe] if exe else [sys.executable, "-m", "dispatchflow.cli"]
     walls, codes = [], []
     for _ in range(runs):
         t0 = time.perf_counter()

@@ -210,3 +210,13 @@ def test_detector_finds_a_cycle_and_an_upward_import() -> None:
     assert cycles(graph) == [sorted(graph)]
     assert upward_imports(graph) == [
         "dispatchflow.platform.store.db -> dispatchflow.platform.runtime.runner"]
+
+
+def test_cli_command_groups_import_only_common() -> None:
+    """``cli/__init__`` wires the groups; a group imports ``cli.common``, never another."""
+    graph = import_graph()
+    wrong = sorted(f"{a} -> {b}" for a, targets in graph.items()
+                   if a.startswith("dispatchflow.cli.") and a != "dispatchflow.cli.__main__"
+                   for b in targets
+                   if b.startswith("dispatchflow.cli") and b != "dispatchflow.cli.common")
+    assert wrong == []

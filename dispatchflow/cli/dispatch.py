@@ -1,40 +1,100 @@
-"""``dispatchflow demo-data`` and ``dispatchflow simulate``: a synthetic city and dispatch replays.
+"""Dispatch commands: ``explain`` a record's dispatch, ``demo-data`` and ``simulate``.
 
+``explain RECORD_ID`` shows, from the database, every dispatch round of a record
+(see :mod:`dispatchflow.platform.dispatch.explain`) and its manual assignments.
 ``demo-data OUT_DIR`` writes a seeded city (``orders.csv``, ``technicians.csv``;
 see :mod:`dispatchflow.rules.demo_city`). ``simulate BUNDLE`` replays the orders
 through the bundle's rules with :func:`dispatchflow.rules.simulation.simulate`,
 optionally a second time with another policy on the same data and seed, and
 prints the metrics side by side (``--out`` also writes them as CSV and a chart).
-Neither needs a database. Exit codes: 0 done, 1 the bundle has errors, 2 bad
-input (unreadable or malformed CSV, unknown policy, unwritable output).
+Neither of these two needs a database. Exit codes: 0 done, 1 the bundle has
+errors (``explain``: the record cannot be read), 2 bad input (unreadable or
+malformed CSV, unknown policy, unwritable output; ``explain``: which entity?).
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from ..errors import DispatchflowError
-
-EXIT_USAGE = 2
+from .common import EXIT_PROBLEMS, EXIT_USAGE, compiled_app, exit_with, fail, runtime
 
 
 def register(main: click.Group) -> None:
-    """Add ``demo-data`` and ``simulate`` to the ``dispatchflow`` group."""
-    main.add_command(demo_data)
-    main.add_command(simulate_cmd)
+    """Add ``explain``, ``demo-data`` and ``simulate`` to the ``dispatchflow`` group."""
+    for command in (explain, demo_data, simulate_cmd):
+        main.add_command(command)
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_USAGE)
+@click.command()
+@click.argument("record_id", type=int)
+@click.option("--entity", default=None, help="the dispatched entity (default: the one "
+              "dispatch policies are for)")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--top", default=5, show_default=True, help="candidates shown per round")
+def explain(record_id: int, entity: str | None, fmt: str, top: int) -> None:
+    """Show every dispatch round of RECORD_ID: ranked candidates with each score term,
+    exclusion counts by reason, the offers made and how they ended; then the manual
+    assignments (who, whom, why, and the hard filters an override passed over)."""
+    from ..platform.dispatch import explain as views
+    from ..platform.dispatch.manual import assignments_of
+    from ..platform.records.actors import SYSTEM_ACTOR
+
+    rt = runtime()
+    try:
+        rt.refresh()
+        names = sorted({p.entity for p in rt.app.policies.values()})
+        entity = entity or (names[0] if len(names) == 1 else None)
+        if entity is None:
+            exit_with(f"say which entity with --entity ({', '.join(names) or 'none'})",
+                      EXIT_USAGE)
+        history = views.dispatch_history(rt, SYSTEM_ACTOR, entity, record_id)
+        history["assignments"] = assignments_of(rt, SYSTEM_ACTOR, entity, record_id)
+    except DispatchflowError as exc:
+        fail(exc.message + (f"\n  hint: {exc.hint}" if exc.hint else ""), EXIT_PROBLEMS)
+    if fmt == "json":
+        click.echo(json.dumps(history, ensure_ascii=False, indent=2, default=str))
+        return
+    if not history["rounds"] and not history["assignments"]:
+        click.echo(f"{entity} {record_id} has not been dispatched")
+        return
+    for rnd in history["rounds"]:
+        decision = rnd["decision"] or {}
+        click.echo(f"round {rnd['attempt']} · policy {rnd['policy']} · {rnd['status']} · "
+                   f"requested {rnd['requested_at']}")
+        summary = decision.get("summary") or {}
+        if summary:
+            click.echo(f"  {summary.get(rt.app.default_locale) or summary.get('en')}")
+        for rank, cand in enumerate(decision.get("ranked", [])[:top], 1):
+            terms = ", ".join(f"{t['label']} {float(t['value']):+.1f}"
+                              for t in cand.get("terms", []))
+            click.echo(f"  {rank}. {cand['id']}  score {cand['score']:.1f}"
+                       + (f"  ({terms})" if terms else ""))
+        if decision.get("batch"):
+            b = decision["batch"]
+            click.echo(f"  batch of {b['size']}: {b['total_km']} km (greedy "
+                       f"{b['greedy_total_km']} km)")
+        for offer in rnd["offers"]:
+            click.echo(f"  offer → {offer['candidate']}: {offer['state']}"
+                       + (f" ({offer['reason']})" if offer.get("reason") else ""))
+    for done in history["assignments"]:
+        click.echo(f"assigned by hand · {done['at']} · {done['actor']} → {done['candidate']}"
+                   + (f" (was {done['previous']})" if done["transfer"] else "")
+                   + f": {done['reason']}")
+        if done["override"]:
+            click.echo(f"  override of policy {done['policy']}: "
+                       + "; ".join(done["failed_filters"]))
+    rt.engine.dispose()
 
 
 @click.command("demo-data")
@@ -52,7 +112,7 @@ def demo_data(out_dir: str, seed: int, technicians: int, orders: int) -> None:
     try:
         orders_path, techs_path = write_city(city, out_dir)
     except OSError as exc:
-        _fail(f"{out_dir}: cannot write: {exc.strerror or exc}")
+        fail(f"{out_dir}: cannot write: {exc.strerror or exc}", EXIT_USAGE)
     on_duty = sum(1 for t in city.technicians if t["on_duty"])
     vip = sum(1 for o in city.orders if o["customer"]["tier"] == "VIP")
     click.echo(f"wrote {orders_path}: {len(city.orders)} work orders on {city.day} "
@@ -83,9 +143,8 @@ def simulate_cmd(bundle: str, orders_file: str, techs_file: str, policy: str | N
     from ..rules.demo_city import read_orders, read_technicians
     from ..rules.engine import Engine
     from ..rules.simulation import check_policy, simulate
-    from . import _compiled_app
 
-    engine = Engine(_compiled_app(bundle))
+    engine = Engine(compiled_app(bundle))
     try:
         for name in (policy, compare):
             if name is not None:
@@ -101,7 +160,7 @@ def simulate_cmd(bundle: str, orders_file: str, techs_file: str, policy: str | N
                                   progress=_advance(bar))
             results.append((result, time.perf_counter() - started))
     except DispatchflowError as exc:
-        _fail(str(exc))
+        fail(exc, EXIT_USAGE)
     took = ", ".join(f"{r.label} {s:.1f} s" for r, s in results)
     click.echo(f"simulated {len(orders)} work orders x {len(techs)} technicians, "
                f"seed {seed} ({took})\n")
@@ -207,7 +266,7 @@ def _write_outputs(folder: Path, runs: Sequence[Any]) -> list[Path]:
             click.echo("note: matplotlib is not installed, so comparison.png was not drawn "
                        "(pip install 'matplotlib>=3.8,<4')", err=True)
     except OSError as exc:
-        _fail(f"{folder}: cannot write: {exc.strerror or exc}")
+        fail(f"{folder}: cannot write: {exc.strerror or exc}", EXIT_USAGE)
     return written
 
 

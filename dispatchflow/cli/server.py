@@ -1,47 +1,27 @@
-"""``dispatchflow`` commands that run the application: serve, user, token."""
+"""``dispatchflow serve``: run the web application, optionally as a living demo city.
+
+Embedded default: SQLite and inline jobs, with the scheduler (timers, sweeper,
+held notifications) in a thread of this process; with ``REDIS_URL`` set, jobs go
+to the queues and ``dispatchflow worker``/``scheduler`` run them.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import signal
-import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
 
 from ..errors import DispatchflowError
 from ..platform import defaults
+from .common import EXIT_PROBLEMS, EXIT_USAGE, exit_with, fail, report_channels, runtime
 
 
 def register(main: click.Group) -> None:
-    """Add the commands of this module to the ``dispatchflow`` group."""
+    """Add ``serve`` to the ``dispatchflow`` group."""
     main.add_command(serve)
-    main.add_command(user)
-    main.add_command(token)
-
-
-def _runtime():  # noqa: ANN202 - imported lazily: check/test must not need the database
-    from ..platform.assembly import Runtime
-    from ..platform.config import Settings
-
-    return Runtime(Settings.from_env())
-
-
-def report_channels(rt: Any) -> None:
-    """One warning line about channels lacking configuration; releases held messages of
-    channels configured now (see platform/channel_setup.py)."""
-    from ..platform.notify.setup import start_report
-    from ..platform.runtime.state import NoActiveVersion
-
-    try:
-        app = rt.app
-    except NoActiveVersion:
-        return
-    line = start_report(app, rt.engine, rt.clock())
-    if line:
-        click.echo(f"warning: {line}", err=True)
 
 
 @click.command()
@@ -67,7 +47,7 @@ def serve(demo: bool, quiet: bool, demo_rate: str | None, demo_speed: float | No
     if not demo and (quiet or demo_rate or demo_speed is not None or demo_seed is not None):
         raise click.UsageError("--quiet, --demo-rate, --demo-speed and --demo-seed go with "
                                "--demo")
-    rt = _runtime()
+    rt = runtime()
     city = None
     if demo:
         city = _demo(rt, quiet, demo_rate, demo_speed, demo_seed)
@@ -134,9 +114,8 @@ def _demo(rt: Any, quiet: bool, rate: str | None, speed: float | None,
     from ..platform.store.versions import publish
 
     if not REFERENCE_BUNDLE.is_dir():
-        click.echo(f"the reference bundle is not at {REFERENCE_BUNDLE}; run from a source "
-                   "checkout (pip install -e .)", err=True)
-        sys.exit(2)
+        exit_with(f"the reference bundle is not at {REFERENCE_BUNDLE}; run from a source "
+                  "checkout (pip install -e .)", EXIT_USAGE)
     try:
         per_hour = parse_rate(rate or os.environ.get("DISPATCHFLOW_DEMO_RATE")
                               or str(defaults.DEMO_ORDERS_PER_HOUR))
@@ -145,12 +124,10 @@ def _demo(rt: Any, quiet: bool, rate: str | None, speed: float | None,
         if not factor > 0:
             raise ValueError(f"--demo-speed must be positive (got {factor:g})")
     except ValueError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        fail(exc, EXIT_USAGE)
     result = compile_bundle(REFERENCE_BUNDLE)
     if result.app is None:
-        click.echo(render_text(result.diagnostics), err=True)
-        sys.exit(1)
+        exit_with(render_text(result.diagnostics), EXIT_PROBLEMS)
     outcome = publish(rt.engine, result.app, created_by="demo", note="serve --demo")
     rt.refresh()
     click.echo(f"app version {rt.version_number} active ({rt.app.name} {rt.app.version})"
@@ -160,8 +137,7 @@ def _demo(rt: Any, quiet: bool, rate: str | None, speed: float | None,
         users = seed_users(rt)
         script, people = load_city(demo_folder()), load_seed(demo_folder())
     except DispatchflowError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        fail(exc, EXIT_PROBLEMS)
     if created:
         click.echo(f"created {created} sample records")
     click.echo("\ndemo users (user / role / password):")
@@ -177,104 +153,3 @@ def _demo(rt: Any, quiet: bool, rate: str | None, speed: float | None,
     click.echo(f"\nliving city: {per_hour:g} new requests/h over the channels, people working "
                f"{factor:g}x real time, as user city-simulator (模拟城市 / City simulator)")
     return CityThread(city)
-
-
-@click.group()
-def user() -> None:
-    """Manage users."""
-
-
-@user.command("add")
-@click.argument("user_id")
-@click.option("--name", default=None, help="display name (default: the id)")
-@click.option("--role", "roles", multiple=True, required=True, help="a role (repeatable)")
-@click.option("--attr", "attrs", multiple=True, help="user field, e.g. regions=PD,XH or "
-              "technician=3")
-@click.password_option(help="the password (prompted when not given)")
-def user_add(user_id: str, name: str | None, roles: tuple[str, ...], attrs: tuple[str, ...],
-             password: str) -> None:
-    """Create USER_ID with roles of the active app."""
-    from ..platform.records.users import add_user
-
-    rt = _runtime()
-    rt.refresh()
-    known = set((rt.app.roles.data.get("roles") or {}) if rt.app.roles else {})
-    attributes = {}
-    for item in attrs:
-        key, _, value = item.partition("=")
-        f = rt.app.user.fields.get(key)
-        if f is None or f.system:
-            click.echo(f"unknown user field '{key}'; fields: "
-                       f"{', '.join(n for n, x in rt.app.user.fields.items() if not x.system)}",
-                       err=True)
-            sys.exit(2)
-        attributes[key] = [v for v in value.split(",") if v] if f.kind == "list" else \
-            int(value) if f.kind in ("reference", "integer") else value
-    try:
-        add_user(rt.engine, user_id, name=name or user_id, password=password,
-                 roles=list(roles), attributes=attributes, known_roles=known)
-    except DispatchflowError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    click.echo(f"created user {user_id} ({', '.join(roles)})")
-
-
-@user.command("deactivate")
-@click.argument("user_id")
-def user_deactivate(user_id: str) -> None:
-    """Deactivate USER_ID: no login, and every token of theirs is refused at once."""
-    from ..platform.records.users import deactivate_user
-
-    _change_one(lambda engine: deactivate_user(engine, user_id),
-                done=f"deactivated user {user_id}", missing=f"no active user {user_id}")
-
-
-@click.group()
-def token() -> None:
-    """Manage API tokens."""
-
-
-@token.command("create")
-@click.argument("user_id")
-@click.option("--name", default="cli", show_default=True)
-@click.option("--scope", "scopes", multiple=True,
-              help="restrict to e.g. work_order:read (repeatable; default: the user's rights)")
-@click.option("--days", default=365, show_default=True, help="lifetime in days (0: none)")
-def token_create(user_id: str, name: str, scopes: tuple[str, ...], days: int) -> None:
-    """Create an API token for USER_ID; prints it once."""
-    from ..platform.records.users import create_token
-
-    rt = _runtime()
-    try:
-        new = create_token(rt.engine, user_id, name=name, scopes=list(scopes), days=days or None)
-    except DispatchflowError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    finally:
-        rt.close()
-    click.echo(new.token)
-    click.echo(f"(token {new.id}; shown only now; expires "
-               f"{new.expires_at.isoformat() if new.expires_at else 'never'})", err=True)
-
-
-@token.command("revoke")
-@click.argument("token_id", type=int)
-def token_revoke(token_id: int) -> None:
-    """Revoke a token by its number (refused from the next request on)."""
-    from ..platform.records.users import revoke_token
-
-    _change_one(lambda engine: revoke_token(engine, token_id),
-                done=f"revoked token {token_id}", missing=f"no active token {token_id}")
-
-
-def _change_one(change: Callable[[Any], bool], *, done: str, missing: str) -> None:
-    """Run ``change(engine)``; say ``done``, or ``missing`` (exit 1) when it changed nothing."""
-    rt = _runtime()
-    try:
-        changed = change(rt.engine)
-    finally:
-        rt.close()
-    if not changed:
-        click.echo(missing, err=True)
-        sys.exit(1)
-    click.echo(done)

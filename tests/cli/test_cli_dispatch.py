@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from dispatchflow.cli import main
 
@@ -16,15 +16,6 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def _lines(path: Path) -> list[str]:
     return path.read_text("utf-8").splitlines()
-
-
-@pytest.fixture
-def cli():
-    runner = CliRunner()
-
-    def invoke(*args: object) -> Result:
-        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
-    return invoke
 
 
 @pytest.fixture(scope="module")

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import column, insert, inspect, select, table
 from sqlalchemy.engine import Engine
 
-from dispatchflow.cli import main
 from dispatchflow.platform.store import versions
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "field-service"
@@ -32,15 +29,6 @@ def database(database_url: str, tmp_path: Path, engine: Engine,
     monkeypatch.setenv("DISPATCHFLOW_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DATABASE_URL", database_url)
     return engine
-
-
-@pytest.fixture
-def cli() -> Callable[..., Result]:
-    runner = CliRunner()
-
-    def invoke(*args: Any) -> Result:
-        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
-    return invoke
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from dispatchflow.cli.intake import import_records
+from dispatchflow.cli.csv_import import import_records
 from dispatchflow.dsl.compiler import App, compile_bundle
 from dispatchflow.dsl.model import EnumValue, FieldDef
 from dispatchflow.errors import NotFoundError

@@ -8,13 +8,12 @@ such file, entity or user; nothing published; not allowed).
 from __future__ import annotations
 
 import sys
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from ..errors import DispatchflowError
-
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+from .common import EXIT_PROBLEMS, EXIT_USAGE, exit_with, fail, runtime
 
 
 def register(main: click.Group) -> None:
@@ -38,20 +37,19 @@ def import_records(entity: str, file: str, partial: bool, as_user: str | None) -
     """
     from tqdm import tqdm
 
-    from ..platform.assembly import Runtime
-    from ..platform.config import Settings
     from ..platform.intake.csv_import import import_csv
     from ..platform.records.actors import Actor
     from ..platform.records.users import load_actor
 
     try:
-        rt = Runtime(Settings.from_env())
+        rt = runtime()
         rt.refresh()
         rt.app  # noqa: B018 - raises NoActiveVersion with its hint
         actor = load_actor(rt.engine, as_user, channel="import") if as_user else \
             Actor("cli:import", "CSV import", channel="import", is_system=True)
         if actor is None:
-            _fail(f"no active user '{as_user}'", "create it with: dispatchflow user add")
+            fail(f"no active user '{as_user}' (hint: create it with: dispatchflow user add)",
+                 EXIT_USAGE)
         bars: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -69,24 +67,18 @@ def import_records(entity: str, file: str, partial: bool, as_user: str | None) -
             for bar in bars.values():
                 bar.close()
     except DispatchflowError as exc:
-        _fail(str(exc))
+        fail(exc, EXIT_USAGE)
     for error in result.errors:
         click.echo(str(error), err=True)
     bad_rows = len({e.row_number for e in result.errors if e.row_number > 1})
     if result.errors and (not partial or not bad_rows):
-        click.echo("nothing imported" + (f": {_rows(bad_rows)} with problems" if bad_rows
-                                         else ""), err=True)
-        sys.exit(EXIT_PROBLEMS)
+        exit_with("nothing imported" + (f": {_rows(bad_rows)} with problems" if bad_rows
+                                        else ""), EXIT_PROBLEMS)
     click.echo(f"imported {result.created} records")
     if result.errors:
-        click.echo(f"{_rows(bad_rows)} not imported", err=True)
-        sys.exit(EXIT_PROBLEMS)
+        exit_with(f"{_rows(bad_rows)} not imported", EXIT_PROBLEMS)
 
 
 def _rows(count: int) -> str:
+    """``1 row``, ``3 rows``."""
     return f"{count} row{'s' if count != 1 else ''}"
-
-
-def _fail(message: str, hint: str | None = None) -> NoReturn:
-    click.echo(f"error: {message}" + (f" (hint: {hint})" if hint else ""), err=True)
-    sys.exit(EXIT_USAGE)
