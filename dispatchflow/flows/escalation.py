@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
+from .instance import InstanceState
 from .model import EscalationDef
 from .sla import ClockState
-from .transition import InstanceState
 
 
 def ladder_times(ladder: EscalationDef, anchor: datetime) -> list[tuple[int, datetime]]:

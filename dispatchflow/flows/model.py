@@ -34,7 +34,7 @@ class FlowError(DispatchflowError):
     Raised for programming and configuration mistakes (an unknown flow name, an
     instance state of another flow, a naive ``now``). Problems caused by a
     record at run time (an expression failing, ``when`` transitions looping)
-    are not raised: they come back as an error :class:`~.transition.Outcome`.
+    are not raised: they come back as an error :class:`~.outcome.Outcome`.
     """
 
 

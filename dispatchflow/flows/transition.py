@@ -5,7 +5,9 @@ running instance. Both return an :class:`Outcome`: the new (small, immutable)
 :class:`InstanceState`, the effects to apply (``rules.effects`` tuples), the
 timers to set and to cancel, and the transitions taken. Nothing here reads a
 clock, a random source or a database: the same inputs always give the same
-outcome, so replaying an instance's event log rebuilds its state.
+outcome, so replaying an instance's event log rebuilds its state. The values
+it takes and returns live beside it (:mod:`.instance`, :mod:`.events`,
+:mod:`.outcome`), and what it derives once per flow in :mod:`.plan`.
 
 Semantics, in the order they apply (docs/bundle.md, flows):
 
@@ -54,13 +56,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..errors import EvaluationError
 from ..rules import effects as fx
+from .events import ActionTaken, Event, EventOccurred, RecordChanged, TimerFired
+from .instance import InstanceState
 from .model import (
     CompiledExpr,
     CompiledFlow,
@@ -70,232 +73,15 @@ from .model import (
     SetTemplate,
     StateDef,
     TransitionDef,
-    YamlPath,
 )
+from .outcome import ActionOption, Outcome, Taken, TimerRequest, new_outcome, new_state
+from .plan import PLAN_ATTRIBUTE, plan_of
 
 #: Most transitions (the event's own, joins and ``when`` steps) one event may cause.
 MAX_MICROSTEPS = 100
 
 _EVAL_ERRORS = (TypeError, AttributeError, KeyError, ValueError, ArithmeticError, re.error,
                 EvaluationError)
-
-
-# ---------------------------------------------------------------- instance state
-
-@dataclass(frozen=True, slots=True)
-class InstanceState:
-    """Where one flow instance is. Small: no history (the event log is kept elsewhere).
-
-    ``active`` holds the node paths of the active leaf states in file order
-    (``("in_service",)``, ``("repair_and_parts", "repair", "working")``);
-    ``completed`` the node paths of parallel regions that reached a final state;
-    ``final`` whether the instance has ended; ``step`` counts accepted events
-    (``start`` is step 0); ``timers`` the armed timers as (timer id, step set).
-    """
-
-    flow: str
-    version: int
-    active: tuple[NodePath, ...]
-    completed: tuple[NodePath, ...] = ()
-    final: bool = False
-    step: int = 0
-    timers: tuple[tuple[str, int], ...] = ()
-
-    @property
-    def states(self) -> tuple[str, ...]:
-        """Names of the active leaf states, in file order."""
-        return tuple(node[-1] for node in self.active)
-
-    def is_in(self, state: str) -> bool:
-        """Whether ``state`` is active (as a leaf or as an enclosing parallel state)."""
-        return any(state in node[::2] for node in self.active)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict (:meth:`from_dict` reads it back)."""
-        return {"flow": self.flow, "version": self.version, "step": self.step,
-                "final": self.final, "active": [list(p) for p in self.active],
-                "completed": [list(p) for p in self.completed],
-                "timers": dict(self.timers)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> InstanceState:
-        """Read :meth:`to_dict` output back; FlowError if it is malformed."""
-        try:
-            state = cls(
-                flow=str(data["flow"]), version=_int(data["version"]),
-                active=tuple(_node(p) for p in data["active"]),
-                completed=tuple(_node(p) for p in data.get("completed", ())),
-                final=bool(data.get("final", False)), step=_int(data.get("step", 0)),
-                timers=tuple((str(k), _int(v)) for k, v in
-                             sorted(dict(data.get("timers") or {}).items())))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise FlowError(f"malformed flow instance state: {exc!r}",
-                            hint="pass the dict InstanceState.to_dict() produced") from exc
-        return state
-
-
-def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, got {value!r}")
-    return value
-
-
-def _node(value: Any) -> NodePath:
-    if not isinstance(value, list | tuple) or not value or \
-            not all(isinstance(p, str) for p in value):
-        raise TypeError(f"expected a state path (a list of names), got {value!r}")
-    return tuple(value)
-
-
-# ---------------------------------------------------------------- events
-
-@dataclass(frozen=True, slots=True)
-class EventOccurred:
-    """An event happened to the record (``work_order.accepted``; a bare name is the entity's)."""
-
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class ActionTaken:
-    """A user took a named action. ``form_values``: the action form's fields, validated."""
-
-    action: str
-    actor_roles: frozenset[str] | tuple[str, ...]
-    form_values: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TimerFired:
-    """A timer came due. ``step_set`` is the :attr:`TimerRequest.state_step` it was set with."""
-
-    timer_id: str
-    step_set: int
-
-
-@dataclass(frozen=True, slots=True)
-class RecordChanged:
-    """The record changed: re-evaluate the automatic (``when``) transitions."""
-
-
-Event = EventOccurred | ActionTaken | TimerFired | RecordChanged
-
-
-# ---------------------------------------------------------------- outcome
-
-class TimerRequest(NamedTuple):
-    """Set timer ``timer_id`` to fire at ``fire_at`` (aware); echo ``state_step`` back."""
-
-    timer_id: str
-    fire_at: datetime
-    state_step: int
-
-
-class Taken(NamedTuple):
-    """One transition taken: from ``source`` to ``target`` (None: a timer without ``to``)."""
-
-    source: str | None
-    target: str | None
-    trigger: str  # "on work_order.created", "action accept", "when", "timer x", "join", "start"
-    path: YamlPath
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The result of :func:`start` or :func:`apply`.
-
-    The shell cancels ``timers_to_cancel`` before setting ``timers_to_set`` (a
-    re-entered state's timer appears in both). When ``rejected`` (a reason,
-    with ``rejected_code`` one of ``ended``, ``no_transition``, ``forbidden``,
-    ``guard``, ``form``, ``stale_timer``) or ``error`` is set, nothing changed:
-    ``state`` is the input state (for :func:`start`, an empty not-started one)
-    and the lists are empty.
-    """
-
-    state: InstanceState
-    effects: list[fx.Effect] = field(default_factory=list)
-    timers_to_set: list[TimerRequest] = field(default_factory=list)
-    timers_to_cancel: list[str] = field(default_factory=list)
-    taken: list[Taken] = field(default_factory=list)
-    rejected: str | None = None
-    rejected_code: str | None = None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the event was accepted (not rejected, no error)."""
-        return self.rejected is None and self.error is None
-
-
-class ActionOption(NamedTuple):
-    """An action a user with some roles may take now (a button)."""
-
-    action: str
-    label: dict[str, str]
-    form: str | None
-    target: str
-
-
-# The transition function builds one InstanceState and one Outcome per event. A
-# frozen dataclass's __init__ sets every field through object.__setattr__; these
-# makers fill the same slots directly, which is markedly cheaper on that path.
-
-def _slot_setters(cls: type, names: tuple[str, ...]) -> list[Callable[[object, Any], None]]:
-    if tuple(f.name for f in fields(cls)) != names:
-        raise AssertionError(f"update the fast constructor of {cls.__name__}: its fields "
-                             "changed")
-    return [cls.__dict__[name].__set__ for name in names]
-
-
-def _state_maker() -> Callable[[str, int, tuple[NodePath, ...], tuple[NodePath, ...], bool,
-                                int, tuple[tuple[str, int], ...]], InstanceState]:
-    set_flow, set_version, set_active, set_completed, set_final, set_step, set_timers = \
-        _slot_setters(InstanceState, ("flow", "version", "active", "completed", "final",
-                                      "step", "timers"))
-    new = object.__new__
-
-    def make(flow: str, version: int, active: tuple[NodePath, ...],
-             completed: tuple[NodePath, ...], final: bool, step: int,
-             timers: tuple[tuple[str, int], ...]) -> InstanceState:
-        state = new(InstanceState)
-        set_flow(state, flow)
-        set_version(state, version)
-        set_active(state, active)
-        set_completed(state, completed)
-        set_final(state, final)
-        set_step(state, step)
-        set_timers(state, timers)
-        return state
-    return make
-
-
-def _outcome_maker() -> Callable[[InstanceState, list[fx.Effect], list[TimerRequest],
-                                  list[str], list[Taken], str | None, str | None,
-                                  str | None], Outcome]:
-    set_state, set_effects, set_to_set, set_to_cancel, set_taken, set_rejected, set_code, \
-        set_error = _slot_setters(Outcome, ("state", "effects", "timers_to_set",
-                                            "timers_to_cancel", "taken", "rejected",
-                                            "rejected_code", "error"))
-    new = object.__new__
-
-    def make(state: InstanceState, effects: list[fx.Effect], to_set: list[TimerRequest],
-             to_cancel: list[str], taken: list[Taken], rejected: str | None,
-             rejected_code: str | None, error: str | None) -> Outcome:
-        outcome = new(Outcome)
-        set_state(outcome, state)
-        set_effects(outcome, effects)
-        set_to_set(outcome, to_set)
-        set_to_cancel(outcome, to_cancel)
-        set_taken(outcome, taken)
-        set_rejected(outcome, rejected)
-        set_code(outcome, rejected_code)
-        set_error(outcome, error)
-        return outcome
-    return make
-
-
-_new_state = _state_maker()
-_new_outcome = _outcome_maker()
 
 
 # ---------------------------------------------------------------- public functions
@@ -383,7 +169,7 @@ def _check_now(now: datetime) -> None:
 
 
 def _reject(state: InstanceState, code: str, reason: str) -> Outcome:
-    return _new_outcome(state, [], [], [], [], reason, code, None)
+    return new_outcome(state, [], [], [], [], reason, code, None)
 
 
 class _Failure(Exception):
@@ -391,48 +177,6 @@ class _Failure(Exception):
 
 
 # ---------------------------------------------------------------- one run
-
-class _Plan:
-    """What the transition function derives from a flow once: built on first use.
-
-    ``leaf``: the names of the non-parallel states; ``status``: for each
-    top-level state that sets the entity's ``status`` on entry, the effect
-    doing so; ``joins``: the parallel states with a ``join``; ``when``: whether
-    any state or global transition is a ``when`` transition; ``taken``: by
-    ``id()`` of each state transition, the transition and its :class:`Taken`
-    record (immutable, so every outcome may share it).
-    """
-
-    __slots__ = ("leaf", "status", "joins", "when", "taken")
-
-    def __init__(self, flow: CompiledFlow) -> None:
-        states = flow.states
-        self.leaf = frozenset(n for n, s in states.items() if not s.regions)
-        field_ = flow.status_field
-        self.status: dict[str, fx.SetField] = {
-            n: fx.SetField(flow.entity, field_, n, f"flow {flow.name}: enter {n}")
-            for n, s in states.items()
-            if field_ and len(s.node) == 1 and n in flow.status_values}
-        self.joins = frozenset(n for n, s in states.items() if s.join is not None)
-        self.when = bool(flow.global_automatic) or any(s.automatic for s in states.values())
-        self.taken: dict[int, tuple[TransitionDef, Taken]] = {
-            id(t): (t, Taken(t.source, t.target, t.trigger, t.path))
-            for s in states.values() for t in s.transitions if t.source}
-
-
-_PLAN = "_transition_plan"
-
-
-def _plan(flow: CompiledFlow) -> _Plan:
-    # Kept on the flow object (never changed after compiling, one per app version)
-    # so every event after the first reuses it; not a dataclass field, so eq,
-    # repr and dataclasses.replace ignore it.
-    plan: _Plan | None = flow.__dict__.get(_PLAN)
-    if plan is None:
-        plan = _Plan(flow)
-        object.__setattr__(flow, _PLAN, plan)
-    return plan
-
 
 class _Run:
     """The working state of one ``start`` / ``apply``: configuration, record, results."""
@@ -443,7 +187,7 @@ class _Run:
     def __init__(self, flow: CompiledFlow, state: InstanceState, record: Mapping[str, Any],
                  now: datetime, step: int) -> None:
         self.flow, self.state, self.now, self.step = flow, state, now, step
-        self.plan = flow.__dict__.get(_PLAN) or _plan(flow)
+        self.plan = flow.__dict__.get(PLAN_ATTRIBUTE) or plan_of(flow)
         self.record: dict[str, Any] = record if isinstance(record, dict) else dict(record)
         self.own_record = False
         states = flow.states
@@ -820,9 +564,9 @@ class _Run:
             final = self.flow.states[active[0][0]].final
         pending = self.pending
         timers = tuple(sorted(pending.items())) if pending else ()
-        new = _new_state(self.flow.name, self.flow.version, active, completed, final,
+        new = new_state(self.flow.name, self.flow.version, active, completed, final,
                          self.step, timers)
-        return _new_outcome(new, self.effects, list(self.armed.values()), self.cancelled,
+        return new_outcome(new, self.effects, list(self.armed.values()), self.cancelled,
                             self.taken, None, None, None)
 
 
