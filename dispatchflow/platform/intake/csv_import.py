@@ -39,9 +39,12 @@ concurrent insert of the same unique value) also leaves nothing behind. With
 transaction, and the bad ones reported.
 
 Why not ``RecordService.create`` per row: it commits per record, so an
-all-or-nothing import could not be undone half-way. The write path here does
-what ``create`` does after validation (defaults, insert, audit, outbox) with
-its helpers, inside the caller's transaction; keep the two in step.
+all-or-nothing import could not be undone half-way, and it checks references
+and unique values one query per record. The import takes the same steps as
+``create`` from the records service (``validate_new``: validation and defaults;
+``may_create``: the row filter; ``insert_new``: the row, its audit row and
+outbox event) and runs the checks against stored data in batches, inside
+transactions of its own.
 """
 
 from __future__ import annotations
@@ -64,11 +67,8 @@ from sqlalchemy.exc import DBAPIError
 from ...dsl.model import EntityDef, FieldDef
 from ...dsl.suggest import did_you_mean
 from ...errors import NotFoundError
-from ...forms.validation import validate_payload
 from ..records.actors import Actor
 from ..records.attachments import attachment_errors
-from ..store.jsonvalues import changes
-from ..store.storage import to_row
 
 if TYPE_CHECKING:
     from ..assembly import Runtime
@@ -322,26 +322,19 @@ def _check_rows(rt: Runtime, actor: Actor, edef: EntityDef, fields: list[str | N
             payload = {name: text_value(edef.fields[name], cell.strip(), rt.app.timezone)
                        for name, cell in zip(fields, cells, strict=False)
                        if name is not None and cell.strip()}
-            result = validate_payload(rt.app, edef.name, payload, mode="create", locale=locale,
-                                      writable=writable, now=now)
+            result = rt.records.validate_new(edef, payload, writable=writable, locale=locale,
+                                             now=now)
             if result.errors:
                 errors.extend(RowError(number, e.field, e.message) for e in result.errors)
             else:
-                values = dict(result.values)
-                for f in edef.fields.values():
-                    if not f.system and f.name not in values and f.default is not None:
-                        values[f.name] = rt.default_value(f)
-                checked.append((number, values))
+                checked.append((number, result.values))
         if progress:
             progress("check", i, len(rows))
     with rt.engine.connect() as conn:
         errors.extend(_reference_errors(rt, conn, edef, checked, locale))
         errors.extend(_unique_errors(rt, conn, edef, checked))
-        resolve = rt.records._resolver(conn)
         for number, values in checked:
-            candidate = {**values, "tags": [], "created_by": actor.user_id}
-            if not rt.authz.row_allowed(actor, edef.name, "create", candidate,
-                                        resolve=resolve, now=now):
+            if not rt.records.may_create(conn, actor, edef, values, now):
                 errors.append(RowError(number, "", rt.message("row_filter", locale=locale)))
             errors.extend(RowError(number, e.field, e.message) for e in attachment_errors(
                 rt, conn, actor, edef, values, None, locale))
@@ -414,7 +407,8 @@ def _write(rt: Runtime, actor: Actor, edef: EntityDef, good: list[tuple[int, dic
                 ids = []
                 for i, (number, values) in enumerate(good, start=1):
                     current = number
-                    ids.append(_insert(rt, conn, actor, edef, values, now))
+                    stored = rt.records.insert_new(conn, actor, edef, values, now)
+                    ids.append(int(stored["id"]))
                     if progress:
                         progress("write", i, len(good))
         except DBAPIError as exc:
@@ -426,7 +420,8 @@ def _write(rt: Runtime, actor: Actor, edef: EntityDef, good: list[tuple[int, dic
     for i, (number, values) in enumerate(good, start=1):
         try:
             with rt.engine.begin() as conn:
-                result.ids.append(_insert(rt, conn, actor, edef, values, now))
+                stored = rt.records.insert_new(conn, actor, edef, values, now)
+                result.ids.append(int(stored["id"]))
         except DBAPIError as exc:
             result.errors.append(RowError(number, "", f"the database refused the row "
                                           f"({_reason(exc)}); it was not imported"))
@@ -438,18 +433,3 @@ def _write(rt: Runtime, actor: Actor, edef: EntityDef, good: list[tuple[int, dic
 def _reason(exc: DBAPIError) -> str:
     return str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
 
-
-def _insert(rt: Runtime, conn: Connection, actor: Actor, edef: EntityDef,
-            values: dict[str, Any], now: datetime) -> int:
-    """What RecordService.create does after its checks: the row, its audit row and event."""
-    table = rt.tables[edef.name]
-    row = {**to_row(edef, values), "created_at": now, "updated_at": now,
-           "created_by": actor.user_id, "row_version": 1, "tags": []}
-    key = conn.execute(table.insert().values(**row)).inserted_primary_key
-    assert key is not None
-    record_id = int(key[0])
-    stored = conn.execute(select(table).where(table.c.id == record_id)).mappings().one()
-    rec = rt.records._record(edef, stored)
-    rt.records._write_log(conn, actor, edef.name, record_id, "create", "created",
-                          changes({}, {k: v for k, v in rec.items() if k in values}), now)
-    return record_id

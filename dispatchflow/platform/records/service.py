@@ -15,7 +15,7 @@ import base64
 import binascii
 import builtins
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ...dsl.model import EntityDef
 from ...errors import ConflictError, NotFoundError, ValidationError
-from ...forms.validation import FieldError, validate_payload
+from ...forms.validation import FieldError, Validated, validate_payload
 from .. import defaults
 from ..store.db import audit_log, reading, timeline
 from ..store.jsonvalues import changes, json_record, json_value
@@ -205,38 +205,26 @@ class RecordService:
         if preset:
             payload = {**payload, **preset} if isinstance(payload, dict) else payload
             writable = writable | frozenset(preset)
-        checked = validate_payload(self.rt.app, entity_name, payload, mode="create", form=form,
-                                   locale=locale, writable=writable, now=now)
+        checked = self.validate_new(entity, payload, writable=writable, locale=locale, now=now,
+                                    form=form)
         if checked.errors:
             raise ValidationError("the record is not valid", errors=checked.errors)
-        values = dict(checked.values)
-        for f in entity.fields.values():
-            if not f.system and f.name not in values and f.default is not None:
-                values[f.name] = self.rt.default_value(f)
-        table = self.rt.tables[entity_name]
+        values = checked.values
         with self.rt.engine.begin() as conn:
             ref_errors = self._check_references(conn, entity, values) + \
                 self._check_unique(conn, entity, values, locale)
             ref_errors += attachment_errors(self.rt, conn, actor, entity, values, None, locale)
             if ref_errors:
                 raise ValidationError("the record is not valid", errors=ref_errors)
-            candidate = {**values, "tags": [], "created_by": actor.user_id}
-            if not self.rt.authz.row_allowed(actor, entity_name, "create", candidate,
-                                             resolve=self._resolver(conn), now=now,
-                                             referrers=self._referrers(conn)):
+            if not self.may_create(conn, actor, entity, values, now):
                 raise ValidationError("you may not create this record", errors=[FieldError(
                     "", "row_filter", self.rt.message("row_filter", locale=locale))])
-            row = {**to_row(entity, values), "created_at": now, "updated_at": now,
-                   "created_by": actor.user_id, "row_version": 1, "tags": []}
             try:
-                stored = conn.execute(insert_returning(table), row).mappings().one()
+                rec = self.insert_new(conn, actor, entity, values, now)
             except IntegrityError as exc:  # a concurrent writer took a unique value first
                 raise ConflictError(f"{entity_name} conflicts with a record saved meanwhile",
                                     hint="retry; a unique value may have been taken") from exc
-            record_id = stored["id"]
-            rec = self._record(entity, stored)
-            self._write_log(conn, actor, entity_name, record_id, "create", "created",
-                            changes({}, {k: v for k, v in rec.items() if k in values}), now)
+            record_id = rec["id"]
             if also is not None:
                 also(conn, record_id)
         self._process(entity_name, record_id)
@@ -404,6 +392,53 @@ class RecordService:
             "detail": n["detail"] or {}})) for n in notes)
         items.sort(key=lambda item: item[:3])
         return [item[3] for item in items]
+
+    # ------------------------------------------------------------------ the create path
+    # What creating a record takes apart from the checks against stored data, in the
+    # order :meth:`create` runs it; the CSV import (intake.csv_import) runs the same
+    # steps for many rows, with batched checks, in a transaction of its own.
+
+    def validate_new(self, entity: EntityDef, payload: Any, *, writable: Collection[str],
+                     locale: str, now: datetime, form: str | None = None) -> Validated:
+        """``payload`` validated as a new ``entity`` record (:func:`validate_payload`,
+        ``writable`` the fields the actor may set), then the declared default of every
+        field it leaves out filled in. With errors, the values are not filled in."""
+        checked = validate_payload(self.rt.app, entity.name, payload, mode="create", form=form,
+                                   locale=locale, writable=writable, now=now)
+        if checked.errors:
+            return checked
+        values = dict(checked.values)
+        for f in entity.fields.values():
+            if not f.system and f.name not in values and f.default is not None:
+                values[f.name] = self.rt.default_value(f)
+        return Validated(values, [])
+
+    def may_create(self, conn: Connection, actor: Actor, entity: EntityDef,
+                   values: dict[str, Any], now: datetime) -> bool:
+        """Whether the actor's row filters let it create an ``entity`` record of ``values``
+        (references are read through ``conn``)."""
+        candidate = {**values, "tags": [], "created_by": actor.user_id}
+        return self.rt.authz.row_allowed(actor, entity.name, "create", candidate,
+                                         resolve=self._resolver(conn), now=now,
+                                         referrers=self._referrers(conn))
+
+    def insert_new(self, conn: Connection, actor: Actor, entity: EntityDef,
+                   values: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """Store a checked new record with its audit row and outbox event in ``conn``'s
+        transaction; returns the record as stored (runtime values).
+
+        Checks nothing: the caller has (:meth:`create`, the CSV import). The database's
+        own refusal propagates (IntegrityError when a concurrent writer took a unique
+        value first). Processing the event after the commit is the caller's.
+        """
+        row = {**to_row(entity, values), "created_at": now, "updated_at": now,
+               "created_by": actor.user_id, "row_version": 1, "tags": []}
+        stored = conn.execute(insert_returning(self.rt.tables[entity.name]),
+                              row).mappings().one()
+        rec = self._record(entity, stored)
+        self._write_log(conn, actor, entity.name, stored["id"], "create", "created",
+                        changes({}, {k: v for k, v in rec.items() if k in values}), now)
+        return rec
 
 
 
