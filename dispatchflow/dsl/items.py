@@ -27,7 +27,7 @@ from .parser import parse_expression
 from .source import Span
 from .suggest import did_you_mean
 from .tables import table_roots
-from .yaml_loader import YamlDocument
+from .yaml_loader import YamlDocument, value_at
 
 USER_ENTITY = "user"
 
@@ -153,15 +153,7 @@ class _ItemChecker:
 
     def _get(self, path: tuple) -> Any:
         """The value at ``path``, or None where a key along it is absent."""
-        value: Any = self.doc.data
-        for key in path:
-            if isinstance(value, dict):
-                value = value.get(key)
-            elif isinstance(value, list) and isinstance(key, int) and key < len(value):
-                value = value[key]
-            else:
-                return None
-        return value
+        return value_at(self.doc.data, path)
 
     def done(self, name: str) -> CheckedItem:
         return CheckedItem(self.kind, name, self.doc.path, self.doc.data, dict(self.exprs))

@@ -86,6 +86,19 @@ class YamlDocument:
         return self.raw_scalars.get(tuple(path))
 
 
+def value_at(data: Any, path: Path) -> Any:
+    """The value at ``path`` in loaded YAML ``data``, or None where a key or index along
+    it is absent (or the value there is not a mapping or list)."""
+    for key in path:
+        if isinstance(data, dict):
+            data = data.get(key)
+        elif isinstance(data, list) and isinstance(key, int) and key < len(data):
+            data = data[key]
+        else:
+            return None
+    return data
+
+
 def load_yaml(source: SourceFile, bag: DiagnosticBag) -> YamlDocument | None:
     """Parse one YAML file; on a syntax error report E1001 and return None."""
     bag.add_source(source)

@@ -20,6 +20,7 @@ from ..dsl.ast import parse_duration
 from ..dsl.codegen import NOW, Emitter, compile_function, root_param
 from ..dsl.compiler import App
 from ..dsl.items import CheckedItem
+from ..dsl.yaml_loader import value_at
 from ..rules import effects as fx
 from ..rules.engine import Engine
 from ..rules.table_access import GenericTable
@@ -227,7 +228,7 @@ class _FlowCompiler:
     def _effects(self, path: YamlPath, rule: str,
                  specs: list[dict[str, Any]] | None = None) -> tuple[EffectTemplate, ...]:
         if specs is None:
-            specs = _get(self.item.data, path) or []
+            specs = value_at(self.item.data, path) or []
         out: list[EffectTemplate] = []
         for i, spec in enumerate(specs):
             (key, value), = spec.items()
@@ -253,7 +254,7 @@ class _FlowCompiler:
         fn = compile_function(f"_flow_{self.flow}", [root_param(self.entity), NOW],
                               [f"return {src}"], emitter,
                               f"<flow {self.flow} {_dotted(path)} in {self.item.file}>")
-        text = _get(self.item.data, path)
+        text = value_at(self.item.data, path)
         return CompiledExpr(fn, path, str(text), _line(node))
 
     def _form_fields(self, form: str | None) -> frozenset[str]:
@@ -313,17 +314,6 @@ def _label(value: Any) -> dict[str, str]:
 def _line(node: ast.Expr) -> int:
     span = getattr(node, "span", None)
     return span.line if span is not None else 0
-
-
-def _get(data: Any, path: YamlPath) -> Any:
-    for key in path:
-        if isinstance(data, dict):
-            data = data.get(key)
-        elif isinstance(data, list) and isinstance(key, int) and key < len(data):
-            data = data[key]
-        else:
-            return None
-    return data
 
 
 def _dotted(path: YamlPath) -> str:
