@@ -8,22 +8,17 @@ Screenshots go to ``$SCREENSHOT_DIR`` (default: the test's tmp_path).
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Browser
 from reference_runtime import published_runtime
 from werkzeug.serving import make_server
 
 from dispatchflow.web.app import CSP, create_app
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -40,43 +35,37 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.mark.parametrize("width", [390, 1440])
 def test_the_api_page_renders_every_operation_without_csp_violations(
-        base_url: str, width: int, tmp_path: Path) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is missing: apt-get install -y chromium fonts-noto-cjk",
-                    pytrace=False)
+        base_url: str, width: int, tmp_path: Path, browser: Browser) -> None:
     shots = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_context(locale="zh-CN",
-                                   viewport={"width": width, "height": 900}).new_page()
-        console: list[str] = []
-        page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
-        failed: list[str] = []
-        page.on("requestfailed", lambda req: failed.append(req.url))
-        response = page.goto(f"{base_url}/api/v1/docs")
-        assert response is not None and response.status == 200
-        assert response.headers["content-security-policy"] == CSP
-        expected = page.evaluate("""async () => {
-            const doc = await (await fetch('/api/v1/openapi.json')).json();
-            const verbs = ['get', 'put', 'post', 'patch', 'delete'];
-            return Object.values(doc.paths).flatMap(
-                (item) => Object.keys(item).filter((m) => verbs.includes(m))).length;
-        }""")
-        # wait_for_function would run eval under the page's CSP: poll instead
-        deadline = time.monotonic() + 30
-        rendered = 0
-        while time.monotonic() < deadline:
-            rendered = page.evaluate("document.querySelectorAll('.opblock').length")
-            if rendered >= expected:
-                break
-            page.wait_for_timeout(200)
-        assert expected > 36 and rendered == expected
-        assert "Field service dispatch API" in page.locator(".info .title").inner_text()
-        page.locator(".opblock-summary").first.click()
-        page.wait_for_timeout(300)
-        page.screenshot(path=str(shots / f"api-docs-{width}.png"), full_page=False)
-        browser.close()
+    page = browser.new_context(locale="zh-CN",
+                               viewport={"width": width, "height": 900}).new_page()
+    console: list[str] = []
+    page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
+    failed: list[str] = []
+    page.on("requestfailed", lambda req: failed.append(req.url))
+    response = page.goto(f"{base_url}/api/v1/docs")
+    assert response is not None and response.status == 200
+    assert response.headers["content-security-policy"] == CSP
+    expected = page.evaluate("""async () => {
+        const doc = await (await fetch('/api/v1/openapi.json')).json();
+        const verbs = ['get', 'put', 'post', 'patch', 'delete'];
+        return Object.values(doc.paths).flatMap(
+            (item) => Object.keys(item).filter((m) => verbs.includes(m))).length;
+    }""")
+    # wait_for_function would run eval under the page's CSP: poll instead
+    deadline = time.monotonic() + 30
+    rendered = 0
+    while time.monotonic() < deadline:
+        rendered = page.evaluate("document.querySelectorAll('.opblock').length")
+        if rendered >= expected:
+            break
+        page.wait_for_timeout(200)
+    assert expected > 36 and rendered == expected
+    assert "Field service dispatch API" in page.locator(".info .title").inner_text()
+    page.locator(".opblock-summary").first.click()
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(shots / f"api-docs-{width}.png"), full_page=False)
     violations = [m for m in console if "Content Security Policy" in m]
     assert violations == []
     assert [m for m in console if m.startswith("error")] == []

@@ -6,14 +6,13 @@ browser download cannot reach the network here.
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
@@ -26,9 +25,6 @@ from dispatchflow.platform.store.versions import publish
 from dispatchflow.web.app import create_app
 
 REFERENCE = Path(__file__).resolve().parents[2] / "examples" / "field-service"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture
@@ -53,15 +49,9 @@ def live(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture
-def page() -> Iterator[Page]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is missing: apt-get install -y chromium fonts-noto-cjk",
-                    pytrace=False)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
-        yield context.new_page()
-        browser.close()
+def page(browser: Browser) -> Page:
+    context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
+    return context.new_page()
 
 
 def login(page: Page, base: str) -> None:
