@@ -36,8 +36,6 @@ and cached; the public functions return copies.
 from __future__ import annotations
 
 import copy
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -46,6 +44,7 @@ from ..dsl import ast
 from ..dsl.compiler import App
 from ..dsl.model import EntityDef, FieldDef, Label
 from ..errors import DispatchflowError
+from ..lru import LruCache
 from .messages import label_text, normalize_locale
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -101,9 +100,7 @@ class UnknownNameError(DispatchflowError, LookupError):
 # ------------------------------------------------------------------ per-version cache
 
 _T = TypeVar("_T")
-_CACHE: OrderedDict[tuple, Any] = OrderedDict()
-_LOCK = threading.Lock()
-_MISSING = object()
+_CACHE: LruCache[tuple, Any] = LruCache(CACHE_SIZE)
 
 
 def version_cached(app: App, key: tuple, build: Callable[[], _T]) -> _T:
@@ -113,18 +110,7 @@ def version_cached(app: App, key: tuple, build: Callable[[], _T]) -> _T:
     """
     if not app.digest:
         return build()
-    full = (app.digest, *key)
-    with _LOCK:
-        value = _CACHE.get(full, _MISSING)
-        if value is not _MISSING:
-            _CACHE.move_to_end(full)
-            return value
-    built = build()
-    with _LOCK:
-        _CACHE[full] = built
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return built
+    return _CACHE.get_or_build((app.digest, *key), build)
 
 
 # ------------------------------------------------------------------ form layout

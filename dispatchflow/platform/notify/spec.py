@@ -11,7 +11,6 @@ pays for none of this.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,6 +20,7 @@ from ...dsl.ast import parse_duration
 from ...dsl.codegen import compile_expression
 from ...dsl.compiler import App
 from ...flows.calendar import BusinessCalendar, build_calendars
+from ...lru import LruCache
 from .errors import NotificationError
 from .recipients import FieldTarget, compile_field_target
 
@@ -52,10 +52,9 @@ class NotificationSpec:
         return self.severity == CRITICAL
 
 
-_CACHE: OrderedDict[tuple[str, str, str, str], NotificationSpec] = OrderedDict()
+_CACHE: LruCache[tuple[str, str, str, str], NotificationSpec] = LruCache(512)
 _CALENDARS: dict[tuple[str, str, str], dict[str, BusinessCalendar]] = {}
 _LOCK = threading.Lock()
-_CACHE_MAX = 512
 
 
 def spec_for(app: App, name: str) -> NotificationSpec:
@@ -63,18 +62,8 @@ def spec_for(app: App, name: str) -> NotificationSpec:
 
     Raises NotificationError when the app has no such notification.
     """
-    key = (app.name, app.version, app.digest, name)
-    with _LOCK:
-        found = _CACHE.get(key)
-        if found is not None:
-            _CACHE.move_to_end(key)
-            return found
-    built = _build(app, name)
-    with _LOCK:
-        _CACHE[key] = built
-        while len(_CACHE) > _CACHE_MAX:
-            _CACHE.popitem(last=False)
-    return built
+    return _CACHE.get_or_build((app.name, app.version, app.digest, name),
+                               lambda: _build(app, name))
 
 
 def _calendars(app: App) -> dict[str, BusinessCalendar]:

@@ -30,9 +30,7 @@ should: syntax errors, oversize templates, unknown filters, names and fields
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
@@ -49,6 +47,7 @@ from ...dsl.diagnostics import Diagnostic, Severity
 from ...dsl.model import EntityDef, FieldDef
 from ...dsl.suggest import did_you_mean
 from ...forms.messages import label_text
+from ...lru import LruCache
 from .. import defaults
 from .errors import NotificationError, TemplateRenderError
 from .sandbox import GuardedEnvironment, check_size, limits
@@ -240,9 +239,7 @@ def environment(html: bool) -> GuardedEnvironment:
                               keep_trailing_newline=False)
 
 
-_CACHE: OrderedDict[tuple, jinja2.Template] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-_CACHE_MAX = 2048
+_CACHE: LruCache[tuple, jinja2.Template] = LruCache(2048)
 
 
 def template_source(app: App, name: str, part: str, locale: str) -> str | None:
@@ -265,11 +262,9 @@ def compiled(app: App, name: str, part: str, locale: str, html: bool) -> jinja2.
     Raises TemplateRenderError on a syntax error or an oversize template.
     """
     key = (app.name, app.version, app.digest, name, part, locale, html)
-    with _CACHE_LOCK:
-        found = _CACHE.get(key)
-        if found is not None:
-            _CACHE.move_to_end(key)
-            return found
+    found = _CACHE.get(key)
+    if found is not None:
+        return found
     source = template_source(app, name, part, locale)
     if source is None:
         return None
@@ -284,11 +279,7 @@ def compiled(app: App, name: str, part: str, locale: str, html: bool) -> jinja2.
                                   locale=locale, part=part,
                                   hint="templates use Jinja syntax: {{ work_order.title }}"
                                   ) from exc
-    with _CACHE_LOCK:
-        _CACHE[key] = template
-        while len(_CACHE) > _CACHE_MAX:
-            _CACHE.popitem(last=False)
-    return template
+    return _CACHE.put(key, template)
 
 
 # ------------------------------------------------------------------ rendering

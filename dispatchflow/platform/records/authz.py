@@ -41,7 +41,6 @@ database fails at construction (publish time), not on the first request.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -58,6 +57,7 @@ from ...dsl.items import USER_ENTITY
 from ...dsl.model import EntityDef
 from ...dsl.values import coerce_value
 from ...errors import EvaluationError, PermissionDenied
+from ...lru import LruCache
 from ..store.storage import build_metadata, table_name
 from .actors import Actor
 from .sql_filter import to_sql
@@ -451,22 +451,10 @@ def _without_scopes(actor: Actor) -> Actor:
     return Actor(actor.user_id, actor.name, actor.roles, actor.attributes, actor.channel)
 
 
-_AUTHORIZERS: OrderedDict[tuple[str, str, str], Authorizer] = OrderedDict()
-_AUTHORIZERS_LOCK = threading.Lock()
-_AUTHORIZERS_MAX = 8
+_AUTHORIZERS: LruCache[tuple[str, str, str], Authorizer] = LruCache(8)
 
 
 def authorizer_for(app: App) -> Authorizer:
     """The shared Authorizer of an app version (built on first use, a few versions kept)."""
-    key = (app.name, app.version, app.digest)
-    with _AUTHORIZERS_LOCK:
-        found = _AUTHORIZERS.get(key)
-        if found is not None:
-            _AUTHORIZERS.move_to_end(key)
-            return found
-    built = Authorizer(app)
-    with _AUTHORIZERS_LOCK:
-        _AUTHORIZERS[key] = built
-        while len(_AUTHORIZERS) > _AUTHORIZERS_MAX:
-            _AUTHORIZERS.popitem(last=False)
-    return built
+    return _AUTHORIZERS.get_or_build((app.name, app.version, app.digest),
+                                     lambda: Authorizer(app))
