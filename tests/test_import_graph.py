@@ -9,7 +9,7 @@ module, else to ``package`` itself.
 The layers, lowest first (a module may import its own layer and those below):
 
 ========================  ====================================================
-errors                    the exception types every layer raises
+errors, lru               exceptions every layer raises; a bounded per-version cache
 dsl                       the language: loading, checking, compiling bundles
 rules, flows, forms       pure decisions, process semantics, forms
 platform (config,         settings and named tunables
@@ -38,7 +38,7 @@ import pytest
 
 #: Layers, lowest first; a module belongs to the longest prefix that names it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("dispatchflow", "dispatchflow.errors"),
+    ("dispatchflow", "dispatchflow.errors", "dispatchflow.lru"),
     ("dispatchflow.dsl",),
     ("dispatchflow.rules", "dispatchflow.flows", "dispatchflow.forms"),
     ("dispatchflow.platform", "dispatchflow.platform.config", "dispatchflow.platform.defaults"),
