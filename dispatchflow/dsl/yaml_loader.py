@@ -126,8 +126,48 @@ def load_yaml(source: SourceFile, bag: DiagnosticBag) -> YamlDocument | None:
         bag.error("E1001", f"YAML syntax error: {exc}", source.path)
         return None
     doc = YamlDocument(source, None)
+    if node is not None and _alias_problem(node, source.path, bag):
+        return None
     doc.data = _build(node, (), doc, bag) if node is not None else None
     return doc
+
+
+#: Values a file may expand to through aliases (``*name``); beyond it is an alias bomb.
+MAX_VALUES = 100_000
+
+
+def _alias_problem(root: yaml.Node, path: str, bag: DiagnosticBag) -> bool:
+    """Report (E1010) an alias that contains itself or a file expanding to more than
+    :data:`MAX_VALUES` values; both would hang or crash the loader."""
+    counts: dict[int, int] = {}  # node id -> values it expands to
+
+    def size(node: yaml.Node, inside: frozenset[int]) -> int:
+        if id(node) in inside:
+            raise _Recursive(node)
+        if id(node) not in counts:
+            children = [n for pair in node.value for n in pair] if isinstance(
+                node, yaml.MappingNode) else node.value if isinstance(node, yaml.SequenceNode) \
+                else []
+            inner = inside | {id(node)}
+            counts[id(node)] = 1 + sum(size(child, inner) for child in children)
+        return counts[id(node)]
+
+    try:
+        total = size(root, frozenset())
+    except _Recursive as exc:
+        bag.error("E1010", "an alias contains itself", path, _node_span(exc.node),
+                  "YAML aliases (*name) cannot refer to the value they are part of")
+        return True
+    if total > MAX_VALUES:
+        bag.error("E1010", f"the file expands to {total} values through aliases, more than "
+                  f"{MAX_VALUES}", path, hint="write the values out instead of nesting aliases")
+        return True
+    return False
+
+
+class _Recursive(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.node = node
 
 
 def _node_span(node: yaml.Node) -> Span:

@@ -270,3 +270,32 @@ def test_multi_line_plain_scalar_origin() -> None:
 def test_origin_of_a_non_string_falls_back_to_its_position() -> None:
     doc = load_ok("timers:\n  - after: 15\n")
     assert doc.origin(("timers", 0, "after")) == Origin("flows/repair.yaml", 2, 12)
+
+
+def _load_problems(text: str) -> tuple[YamlDocument | None, list[Diagnostic]]:
+    bag = DiagnosticBag()
+    doc = load_yaml(SourceFile("x.yaml", text), bag)
+    return doc, bag.sorted()
+
+
+def test_an_alias_that_contains_itself_is_reported_not_a_crash() -> None:
+    doc, [d] = _load_problems("a: &a [1, *a]\n")
+    assert doc is None
+    assert (d.code, d.line, d.column, d.message) == ("E1010", 1, 4, "an alias contains itself")
+    assert d.hint == "YAML aliases (*name) cannot refer to the value they are part of"
+
+
+def test_an_alias_bomb_is_reported_before_it_expands() -> None:
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for prev, name in zip("abcde", "bcdef", strict=True):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    doc, [d] = _load_problems("\n".join(lines) + "\n")
+    assert doc is None
+    assert (d.code, d.line, d.message) == (
+        "E1010", 0, "the file expands to 1234573 values through aliases, more than 100000")
+
+
+def test_shared_aliases_below_the_limit_still_load() -> None:
+    doc, problems = _load_problems("base: &b {x: 1}\nother: *b\n")
+    assert problems == [] and doc is not None
+    assert doc.data == {"base": {"x": 1}, "other": {"x": 1}}
