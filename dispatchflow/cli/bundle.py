@@ -47,8 +47,9 @@ def register(main: click.Group) -> None:
 
 @click.command()
 @click.argument("bundle", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              help="text for people, json for editors and CI")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]),
+              default="text", help="text for people, json for editors and CI, sarif (2.1.0) "
+                                   "for code-scanning annotations")
 @click.option("--env", "against_env", is_flag=True,
               help="also check the channels against this environment: intake secrets, SMTP, "
                    "webhook URLs, signing secret and destinations")

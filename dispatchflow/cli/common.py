@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from ..dsl.compiler import App, CompileResult, compile_bundle
-from ..dsl.diagnostics import render_json, render_text
+from ..dsl.diagnostics import render_json, render_sarif, render_text
 
 if TYPE_CHECKING:
     from ..platform.assembly import Runtime
@@ -42,16 +42,17 @@ def runtime() -> Runtime:
     return Runtime(Settings.from_env())
 
 
-def compile_or_report(bundle: str, fmt: str, against_env: bool = False) -> CompileResult:
-    """Compile ``bundle`` with every check ``check`` makes and print the diagnostics.
+def check_bundle(bundle: str | Path, against_env: bool = False,
+                 overrides: dict[str, str] | None = None) -> CompileResult:
+    """Compile ``bundle`` with every check ``check`` makes; print nothing.
 
     Beyond the compiler: flow graphs and calendars (flows layer), notification
     templates and, with ``against_env``, the channels' configuration in this
-    environment. ``fmt`` is ``text`` (on standard error when there are errors) or
-    ``json`` (always printed, on standard output). The result's app is None when
-    any check found an error.
+    environment. ``overrides`` ({relative path: text}) stand in for files on disk
+    (the editor's open documents, see :mod:`dispatchflow.lsp`). The result's app
+    is None when any check found an error.
     """
-    result = compile_bundle(bundle)
+    result = compile_bundle(bundle, overrides)
     if result.app is not None:
         # Flow graph and calendar checks live in the flows layer, above the compiler.
         from ..flows.analysis import flow_diagnostics
@@ -65,8 +66,22 @@ def compile_or_report(bundle: str, fmt: str, against_env: bool = False) -> Compi
 
             extra += environment_diagnostics(result.app)
         result = CompileResult(None if any(d.is_error for d in extra) else result.app,
-                               sorted([*result.diagnostics, *extra], key=lambda d: d.sort_key()))
-    if result.diagnostics or fmt == "json":
+                               sorted([*result.diagnostics, *extra], key=lambda d: d.sort_key()),
+                               result.draft)
+    return result
+
+
+def compile_or_report(bundle: str, fmt: str, against_env: bool = False) -> CompileResult:
+    """:func:`check_bundle`, then print the diagnostics.
+
+    ``fmt`` is ``text`` (on standard error when there are errors), ``json`` or
+    ``sarif`` (both always printed, on standard output; see
+    :func:`~dispatchflow.dsl.diagnostics.render_sarif`).
+    """
+    result = check_bundle(bundle, against_env)
+    if fmt == "sarif":
+        click.echo(render_sarif(result.diagnostics, Path(bundle)))
+    elif result.diagnostics or fmt == "json":
         out = render_json(result.diagnostics) if fmt == "json" else render_text(result.diagnostics)
         click.echo(out, err=fmt != "json" and not result.ok)
     return result

@@ -67,8 +67,14 @@ def _kind_of(rel: str) -> str | None:
     return None
 
 
-def read_bundle_files(root: str | Path, bag: DiagnosticBag) -> dict[str, str] | None:
-    """Every bundle file under ``root`` as {relative path: text}; None if not a folder."""
+def read_bundle_files(root: str | Path, bag: DiagnosticBag,
+                      overrides: dict[str, str] | None = None) -> dict[str, str] | None:
+    """Every bundle file under ``root`` as {relative path: text}; None if not a folder.
+
+    ``overrides`` ({relative path: text}, e.g. an editor's unsaved buffers) replace
+    or add bundle files; paths that are not bundle files are ignored, and texts
+    get the same size limit as files on disk.
+    """
     base = Path(root)
     if not base.is_dir():
         bag.error("E1003", "bundle folder does not exist or is not a folder", str(root))
@@ -85,13 +91,38 @@ def read_bundle_files(root: str | Path, bag: DiagnosticBag) -> dict[str, str] | 
         text = _read(path, rel, bag)
         if text is not None:
             files[rel] = text
+    for rel, text in (overrides or {}).items():
+        files.pop(rel, None)
+        if not is_bundle_file(rel):
+            continue
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as exc:  # lone surrogates: text no file could hold
+            bag.error("E1003", f"file is not valid UTF-8 ({exc.reason} at character "
+                      f"{exc.start})", rel, hint="save the file as UTF-8")
+            continue
+        if _within_limit(rel, size, bag):
+            files[rel] = text[1:] if text.startswith("\ufeff") else text
     return files
+
+
+def is_bundle_file(rel: str) -> bool:
+    """Whether a bundle-relative path (``/`` separators) is a file the compiler reads."""
+    return _kind_of(rel) is not None or (
+        rel.startswith("rules/") and rel.count("/") == 1 and rel.endswith(".rules"))
+
+
+def _within_limit(rel: str, size: int, bag: DiagnosticBag) -> bool:
+    if size > MAX_FILE_BYTES:
+        bag.error("E1003", f"file is larger than {MAX_FILE_BYTES // 1024} KiB", rel,
+                  hint="split it into several files")
+        return False
+    return True
 
 
 def _read(path: Path, rel: str, bag: DiagnosticBag) -> str | None:
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            bag.error("E1003", f"file is larger than {MAX_FILE_BYTES // 1024} KiB", rel)
+        if not _within_limit(rel, path.stat().st_size, bag):
             return None
         text = path.read_text("utf-8")
     except UnicodeDecodeError as exc:
@@ -104,9 +135,11 @@ def _read(path: Path, rel: str, bag: DiagnosticBag) -> str | None:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def load_bundle(root: str | Path, bag: DiagnosticBag) -> LoadedBundle:
-    """Read every bundle file under ``root``; problems go to ``bag``."""
-    files = read_bundle_files(root, bag)
+def load_bundle(root: str | Path, bag: DiagnosticBag,
+                overrides: dict[str, str] | None = None) -> LoadedBundle:
+    """Read every bundle file under ``root`` (``overrides`` in place of some, see
+    :func:`read_bundle_files`); problems go to ``bag``."""
+    files = read_bundle_files(root, bag, overrides)
     if files is None:
         return LoadedBundle(Path(root))
     return load_sources(files, bag, Path(root))

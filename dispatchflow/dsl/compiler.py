@@ -77,29 +77,38 @@ class App:
 
 @dataclass
 class CompileResult:
-    """The App (None when there are errors) and every diagnostic, sorted."""
+    """The App (None when there are errors) and every diagnostic, sorted.
+
+    ``draft`` is the app as far as it compiled, errors or not: editors read its
+    entities for completion and hover; nothing may run it.
+    """
 
     app: App | None
     diagnostics: list[Diagnostic]
+    draft: App | None = None
 
     @property
     def ok(self) -> bool:
         return self.app is not None
 
 
-def compile_bundle(root: str | Path) -> CompileResult:
-    """Load, validate, parse, resolve and type-check a bundle folder."""
+def compile_bundle(root: str | Path, overrides: dict[str, str] | None = None) -> CompileResult:
+    """Load, validate, parse, resolve and type-check a bundle folder.
+
+    ``overrides`` ({relative path: text}) stand in for files on disk: an editor's
+    open documents are checked as typed, with the rest of the folder.
+    """
     bag = DiagnosticBag()
-    loaded = load_bundle(root, bag)
+    loaded = load_bundle(root, bag, overrides)
     app = _compile(loaded, bag)
-    return CompileResult(None if bag.has_errors else app, bag.sorted())
+    return CompileResult(None if bag.has_errors else app, bag.sorted(), app)
 
 
 def compile_sources(files: dict[str, str]) -> CompileResult:
     """Compile a bundle given as {relative path: text} (e.g. a stored app version)."""
     bag = DiagnosticBag()
     app = _compile(load_sources(files, bag), bag)
-    return CompileResult(None if bag.has_errors else app, bag.sorted())
+    return CompileResult(None if bag.has_errors else app, bag.sorted(), app)
 
 
 def _unique_decls(decls: list, what: str, bag: DiagnosticBag) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
 from .source import SourceFile, Span
 
@@ -200,3 +201,35 @@ def render_json(diagnostics: Iterable[Diagnostic]) -> str:
          "warnings": len(items) - errors},
         ensure_ascii=False, indent=2,
     )
+
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def render_sarif(diagnostics: Iterable[Diagnostic], bundle: Path) -> str:
+    """SARIF 2.1.0 for code scanning (one run; columns in Unicode code points).
+
+    Each result's ``ruleId`` is the diagnostic code; its location's ``uri`` is
+    relative to the bundle folder (``uriBaseId`` ``BUNDLE``, whose absolute
+    ``file:`` URI is in the run's ``originalUriBaseIds``).
+    """
+    items = list(diagnostics)
+    codes = sorted({d.code for d in items})
+    index = {code: i for i, code in enumerate(codes)}
+    results = []
+    for d in items:
+        location: dict = {"artifactLocation": {"uri": d.file, "uriBaseId": "BUNDLE"}}
+        if d.line:
+            column = max(d.column, 1)
+            location["region"] = {"startLine": d.line, "startColumn": column,
+                                  "endLine": d.line, "endColumn": d.end_column or column + 1}
+        text = d.message + (f" (hint: {d.hint})" if d.hint else "")
+        results.append({"ruleId": d.code, "ruleIndex": index[d.code], "level": d.severity.value,
+                        "message": {"text": text},
+                        "locations": [{"physicalLocation": location}]})
+    rules = [{"id": code, "shortDescription": {"text": CODES[code]}} for code in codes]
+    run = {"tool": {"driver": {"name": "dispatchflow", "rules": rules}},
+           "originalUriBaseIds": {"BUNDLE": {"uri": bundle.resolve().as_uri() + "/"}},
+           "columnKind": "unicodeCodePoints", "results": results}
+    return json.dumps({"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]},
+                      ensure_ascii=False, indent=2)

@@ -165,6 +165,46 @@ def test_check_json_reports_the_same_mistakes(cli, make_bundle) -> None:
         assert f"{file}:{line}:{column}: {code}:" in text_result.stderr
 
 
+
+def test_check_sarif_reports_the_same_mistakes_as_code_scanning_results(cli, make_bundle) -> None:
+    root = make_bundle(THREE_MISTAKES)
+    result = cli("check", root, "--format", "sarif")
+    assert result.exit_code == 1  # exit codes do not depend on the format
+    assert result.stderr == ""
+    sarif = json.loads(result.stdout)
+    assert sarif["version"] == "2.1.0" and sarif["$schema"].endswith("sarif-2.1.0.json")
+    [run] = sarif["runs"]
+    assert run["tool"]["driver"]["name"] == "dispatchflow"
+    assert run["columnKind"] == "unicodeCodePoints"
+    assert run["originalUriBaseIds"]["BUNDLE"]["uri"] == root.resolve().as_uri() + "/"
+    rules = run["tool"]["driver"]["rules"]
+    assert [r["id"] for r in rules] == sorted({code for code, *_ in EXPECTED})
+    assert all(r["shortDescription"]["text"] for r in rules)
+    found = []
+    for res in run["results"]:
+        assert set(res) == {"ruleId", "ruleIndex", "level", "message", "locations"}
+        assert rules[res["ruleIndex"]]["id"] == res["ruleId"] and res["level"] == "error"
+        [loc] = res["locations"]
+        artifact, region = loc["physicalLocation"]["artifactLocation"], \
+            loc["physicalLocation"]["region"]
+        assert artifact["uriBaseId"] == "BUNDLE"
+        assert region["endLine"] == region["startLine"]
+        assert region["endColumn"] > region["startColumn"]
+        found.append((res["ruleId"], artifact["uri"], region["startLine"],
+                      region["startColumn"], res["message"]["text"]))
+    assert found == [(code, file, line, column, f"{message} (hint: {hint})")
+                     for code, file, line, column, message, hint in EXPECTED]
+    tire = next(r for r in run["results"] if "tire" in r["message"]["text"])
+    assert tire["locations"][0]["physicalLocation"]["region"] == {
+        "startLine": 3, "startColumn": 28, "endLine": 3, "endColumn": 32}
+
+
+def test_check_sarif_of_a_clean_bundle_has_no_results(cli, make_bundle) -> None:
+    result = cli("check", make_bundle(), "--format", "sarif")
+    assert result.exit_code == 0
+    [run] = json.loads(result.stdout)["runs"]
+    assert run["results"] == [] and run["tool"]["driver"]["rules"] == []
+
 def test_warnings_alone_do_not_fail_check(cli, make_bundle) -> None:
     root = make_bundle({"rules/triage.rules": """\
         ruleset triage on work_order.created
