@@ -12,6 +12,7 @@ The layers, lowest first (a module may import its own layer and those below):
 errors, lru               exceptions every layer raises; a bounded per-version cache
 dsl                       the language: loading, checking, compiling bundles
 rules, flows, forms       pure decisions, process semantics, forms
+lsp                       the language server for editors (never the platform)
 platform (config,         settings and named tunables
 defaults)
 platform.store            database, system and entity tables, versions
@@ -41,6 +42,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("dispatchflow", "dispatchflow.errors", "dispatchflow.lru"),
     ("dispatchflow.dsl",),
     ("dispatchflow.rules", "dispatchflow.flows", "dispatchflow.forms"),
+    ("dispatchflow.lsp",),
     ("dispatchflow.platform", "dispatchflow.platform.config", "dispatchflow.platform.defaults"),
     ("dispatchflow.platform.store",),
     ("dispatchflow.platform.records",),

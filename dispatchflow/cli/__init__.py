@@ -15,7 +15,8 @@ commands to :func:`main`:
 * ``jobs``: ``jobs failed``, ``jobs retry``;
 * ``dispatch``: ``explain``, ``demo-data``, ``simulate``;
 * ``csv_import``: ``import``;
-* ``users``: ``user add|deactivate``, ``token create|revoke``.
+* ``users``: ``user add|deactivate``, ``token create|revoke``;
+* ``editor``: ``lsp`` (the language server for bundle folders).
 
 Group modules import :mod:`.common` (exit codes, error output, compiling a
 bundle, the runtime) and the library, never this module nor each other. They
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import click
 
-from . import bundle, csv_import, dispatch, jobs, server, users, versions, workers
+from . import bundle, csv_import, dispatch, editor, jobs, server, users, versions, workers
 
 
 @click.group()
@@ -46,3 +47,4 @@ jobs.register(main)
 dispatch.register(main)
 csv_import.register(main)
 users.register(main)
+editor.register(main)
