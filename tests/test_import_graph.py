@@ -15,6 +15,7 @@ rules, flows, forms       pure decisions, process semantics, forms
 platform (config,         settings and named tunables
 defaults)
 platform.store            database, system and entity tables, versions
+platform.live             the change feed (audit and timeline rows) and its brokers
 platform.records          the records service, authorization, users, files
 platform.notify           notifications: plans, templates, transports
 platform.runtime          the running app, outbox runner, steps, flows, timers
@@ -43,6 +44,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("dispatchflow.rules", "dispatchflow.flows", "dispatchflow.forms"),
     ("dispatchflow.platform", "dispatchflow.platform.config", "dispatchflow.platform.defaults"),
     ("dispatchflow.platform.store",),
+    ("dispatchflow.platform.live",),
     ("dispatchflow.platform.records",),
     ("dispatchflow.platform.notify",),
     ("dispatchflow.platform.runtime",),
