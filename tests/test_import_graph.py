@@ -16,6 +16,7 @@ lsp                       the language server for editors (never the platform)
 platform (config,         settings and named tunables
 defaults)
 platform.store            database, system and entity tables, versions
+platform.live             the change feed (audit and timeline rows) and its brokers
 platform.records          the records service, authorization, users, files
 platform.notify           notifications: plans, templates, transports
 platform.runtime          the running app, outbox runner, steps, flows, timers
@@ -45,6 +46,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("dispatchflow.lsp",),
     ("dispatchflow.platform", "dispatchflow.platform.config", "dispatchflow.platform.defaults"),
     ("dispatchflow.platform.store",),
+    ("dispatchflow.platform.live",),
     ("dispatchflow.platform.records",),
     ("dispatchflow.platform.notify",),
     ("dispatchflow.platform.runtime",),

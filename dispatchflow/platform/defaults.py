@@ -183,3 +183,21 @@ DEMO_ACCEPT_HALF_KM = 8.0
 
 #: Side of the generated demo photos and signatures, in pixels.
 DEMO_IMAGE_PIXELS = 16
+
+# ---------------------------------------------------------------- live updates
+
+#: Seconds between two heartbeat comments on an idle live-update stream (also how
+#: often it reads the change feed when no nudge came: a lost nudge costs at most this).
+LIVE_HEARTBEAT_SECONDS = 15.0
+
+#: Most changes a reconnecting page may have missed and still be sent (more: re-sync).
+LIVE_REPLAY_MAX_EVENTS = 1000
+
+#: Oldest missed change, in minutes, a reconnecting page is still sent (older: re-sync).
+LIVE_REPLAY_MAX_MINUTES = 30.0
+
+#: Changes read from the feed at a time by a live-update stream.
+LIVE_BATCH = 200
+
+#: Milliseconds a browser waits before reconnecting a dropped stream (the SSE ``retry``).
+LIVE_RETRY_MS = 3000

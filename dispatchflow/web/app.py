@@ -22,6 +22,7 @@ from .api import records as api
 from .auth import views as auth
 from .errors import MACHINE_PATHS, register_error_handlers
 from .i18n import label, locale, t
+from .live import views as live
 from .portal import records as record_pages
 from .portal import views as portal
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     app.register_blueprint(auth.bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(record_pages.bp)
+    app.register_blueprint(live.bp)
     app.register_blueprint(Blueprint("forms_assets", __name__, static_folder=str(STATIC_DIR),
                                      static_url_path="/static/forms"))
     app.jinja_env.globals.update(t=t, label=label, locale=locale,

@@ -28,6 +28,8 @@ from ...flows import CompiledFlow, compile_flows
 from ...flows.calendar import BusinessCalendar, build_calendars
 from ...rules.engine import Engine as RulesEngine
 from ..config import Settings
+from ..live.broker import Broker, make_broker
+from ..live.watch import watch
 from ..records.authz import Authorizer
 from ..store.db import app_versions, create_system_tables, make_engine, reading
 from ..store.storage import build_metadata
@@ -99,6 +101,9 @@ class RuntimeState:
         self._checked_at = 0.0
         self._flows: dict[int, VersionedFlows] = {}
         self._queue: JobQueue | None = None
+        #: Where commits that changed records are announced (live updates, :mod:`..live`).
+        self.live: Broker = make_broker(settings.redis_url)
+        watch(self.engine, self.live)
 
     @property
     def queue(self) -> JobQueue:
@@ -112,9 +117,10 @@ class RuntimeState:
         self._queue = value
 
     def close(self) -> None:
-        """Release the database pool and the queue's connections (when one was made)."""
+        """Release the database pool and the queue's and the broker's connections."""
         if self._queue is not None:
             self._queue.close()
+        self.live.close()
         self.engine.dispose()
 
     def flows_of(self, number: int) -> VersionedFlows:
