@@ -4,6 +4,7 @@ One subpackage per concept, in layers (each may import those before it, never
 those after; ``tests/test_import_graph.py`` checks it):
 
 ``store``     database, system and entity tables, migrations, published versions
+``live``      the change feed read from audit and timeline rows, and its brokers
 ``records``   the records service, authorization, row filters in SQL, users, files
 ``notify``    notifications: compiled specs, recipients, templates, transports
 ``runtime``   the running app's state, the outbox runner and steps, flow instances,
