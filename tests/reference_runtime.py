@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dispatchflow.dsl.compiler import compile_bundle
+from dispatchflow.dsl.compiler import App, compile_bundle
 from dispatchflow.platform.assembly import Runtime
 from dispatchflow.platform.config import Settings
 from dispatchflow.platform.store.versions import publish
@@ -25,3 +25,11 @@ def published_runtime(home: Path, secret: str = "test") -> Runtime:
     publish(rt.engine, app_ir, created_by="test")
     rt.refresh()
     return rt
+
+
+def make_runtime(url: str, home: Path, app: App) -> Runtime:
+    """A runtime on the database ``url`` with ``app`` published and active."""
+    runtime = Runtime(Settings.from_env(home=home, database_url=url, secret_key="test"))
+    publish(runtime.engine, app, created_by="test")
+    runtime.refresh()
+    return runtime

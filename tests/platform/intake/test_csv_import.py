@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from reference_runtime import make_runtime
 from sqlalchemy import func, select
 
 from dispatchflow.cli.csv_import import import_records
@@ -16,12 +17,10 @@ from dispatchflow.dsl.compiler import App, compile_bundle
 from dispatchflow.dsl.model import EnumValue, FieldDef
 from dispatchflow.errors import NotFoundError
 from dispatchflow.platform.assembly import Runtime
-from dispatchflow.platform.config import Settings
 from dispatchflow.platform.intake import csv_import
 from dispatchflow.platform.intake.csv_import import RowError, import_csv, split_list, text_value
 from dispatchflow.platform.records.actors import SYSTEM_ACTOR, Actor
 from dispatchflow.platform.store.db import audit_log, outbox
-from dispatchflow.platform.store.versions import publish
 
 REFERENCE = Path(__file__).resolve().parents[3] / "examples" / "field-service"
 ACTOR = Actor("importer", "importer", channel="import", is_system=True)
@@ -34,13 +33,6 @@ def app() -> App:
     result = compile_bundle(REFERENCE)
     assert result.app is not None, result.diagnostics
     return result.app
-
-
-def make_runtime(url: str, home: Path, app: App) -> Runtime:
-    runtime = Runtime(Settings.from_env(home=home, database_url=url, secret_key="test"))
-    publish(runtime.engine, app, created_by="test")
-    runtime.refresh()
-    return runtime
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from reference_runtime import make_runtime
 from sqlalchemy import func, select
 
 from dispatchflow.dsl.compiler import App, compile_bundle
@@ -20,7 +21,6 @@ from dispatchflow.platform.intake.signatures import sign
 from dispatchflow.platform.records.actors import SYSTEM_ACTOR
 from dispatchflow.platform.records.files import load_file
 from dispatchflow.platform.store.db import audit_log, files, outbox
-from dispatchflow.platform.store.versions import publish
 from dispatchflow.web.api.channels import bp as channels_bp
 from dispatchflow.web.app import create_app
 
@@ -38,13 +38,6 @@ def intake_app(tmp_path_factory: pytest.TempPathFactory) -> App:
     result = compile_bundle(root)
     assert result.app is not None, result.diagnostics
     return result.app
-
-
-def make_runtime(url: str, home: Path, app: App) -> Runtime:
-    runtime = Runtime(Settings.from_env(home=home, database_url=url, secret_key="test"))
-    publish(runtime.engine, app, created_by="test")
-    runtime.refresh()
-    return runtime
 
 
 @pytest.fixture
