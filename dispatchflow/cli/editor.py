@@ -23,8 +23,9 @@ def _check(root: Path, open_documents: dict[str, str]) -> CompileResult:
 def lsp() -> None:
     """Serve the Language Server Protocol on stdin/stdout (for VS Code, Neovim, ...).
 
-    Diagnostics as ``dispatchflow check`` reports them, completion of keywords,
-    names, builtins and field paths, and hover with types and builtin docs, for the
+    Diagnostics as ``dispatchflow check`` reports them (re-checked once typing
+    stops), "did you mean" quick fixes, completion of keywords, names, builtins,
+    field paths and enum values, and hover with types and builtin docs, for the
     bundle folder holding each open file (see docs/designer.md).
     """
     from ..lsp.server import serve

@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from .source import SourceFile, Span
+from .suggest import Hint
 
 
 class Severity(StrEnum):
@@ -82,7 +83,12 @@ CODES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Diagnostic:
-    """One problem at one place. ``line``/``column`` are 1-based; 0 means unknown."""
+    """One problem at one place. ``line``/``column`` are 1-based; 0 means unknown.
+
+    ``replacements`` are the names a "did you mean" hint suggests for ``word``, the
+    misspelt text (see :class:`~dispatchflow.dsl.suggest.Hint`); editors offer them
+    as quick fixes. Both are empty when the hint suggests nothing.
+    """
 
     severity: Severity
     code: str
@@ -93,6 +99,8 @@ class Diagnostic:
     end_column: int = 0
     hint: str | None = None
     source_line: str | None = field(default=None, compare=False)
+    word: str = field(default="", compare=False)
+    replacements: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def is_error(self) -> bool:
@@ -125,6 +133,7 @@ class Diagnostic:
     def to_json(self) -> dict:
         data = asdict(self)
         data["severity"] = self.severity.value
+        del data["word"], data["replacements"]  # the JSON form predates them; the hint says it
         return data
 
 
@@ -157,8 +166,10 @@ class DiagnosticBag:
         end_column = span.end_column if span and span.end_line == span.line else 0
         src = self._sources.get(file)
         source_line = src.line_text(line) if src and line else None
+        fix = hint if isinstance(hint, Hint) else None
         self._items.append(Diagnostic(severity, code, message, file, line, column,
-                                      end_column, hint, source_line))
+                                      end_column, hint, source_line,
+                                      fix.word if fix else "", fix.replacements if fix else ()))
 
     def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
         self._items.extend(diagnostics)

@@ -6,7 +6,24 @@ import difflib
 from collections.abc import Iterable
 
 
-def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+class Hint(str):
+    """A "did you mean" hint that also carries, as data, the ``word`` it is about and
+    the ``replacements`` it names, so an editor can offer them as quick fixes
+    without parsing the text. Anywhere else it is just the hint's text."""
+
+    word: str
+    replacements: tuple[str, ...]
+
+    def __new__(cls, text: str, word: str, replacements: tuple[str, ...]) -> Hint:
+        hint = super().__new__(cls, text)
+        hint.word, hint.replacements = word, replacements
+        return hint
+
+    def __reduce__(self) -> tuple[type[Hint], tuple[str, str, tuple[str, ...]]]:
+        return Hint, (str(self), self.word, self.replacements)  # for copy and pickle
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> Hint | None:
     """A hint naming the closest candidate(s), or None when nothing is close."""
     pool = sorted(set(candidates))
     close = difflib.get_close_matches(word, pool, n=2, cutoff=0.6)
@@ -16,7 +33,7 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
             close = [lowered[word.lower()]]
     if not close:
         return None
-    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+    return Hint("did you mean " + " or ".join(f"'{c}'" for c in close) + "?", word, tuple(close))
 
 
 def one_of(candidates: Iterable[str], limit: int = 12) -> str:

@@ -31,12 +31,16 @@ _POLICY = re.compile(r"^\s*dispatch\s+policy\s+\w+\s+for\s+(\w+)\s+from\s+(\w+)"
 # A field path ending at the cursor: `work_order.customer.` or `work_order.cust`.
 _PATH_BEFORE = re.compile(r"(?P<path>[A-Za-z_]\w*(?:\??\.[A-Za-z_]\w*)*)\??\.(?P<partial>\w*)$")
 _WORD_BEFORE = re.compile(r"(?P<partial>[A-Za-z_]\w*)?$")
+# An enum comparison being typed: `work_order.priority == "P` or `!= '`.
+_ENUM_BEFORE = re.compile(
+    r"(?P<path>[A-Za-z_]\w*(?:\??\.[A-Za-z_]\w*)*)\s*(?:==|!=)\s*[\"'](?P<partial>[^\"']*)$")
 _PATH_CHAR = re.compile(r"[\w.?]")
 
 
 @dataclass(frozen=True)
 class Suggestion:
-    """One completion: ``kind`` is ``field``, ``name``, ``function`` or ``keyword``."""
+    """One completion: ``kind`` is ``field``, ``name``, ``function``, ``keyword`` or
+    ``value`` (of an enum)."""
 
     label: str
     kind: str
@@ -81,10 +85,16 @@ def type_of(path: str, scope: Scope) -> T.Type | None:
 
 def complete(app: App, lines: list[str], line: int, column: int,
              rules_file: bool) -> list[Suggestion]:
-    """Suggestions at 0-based (``line``, ``column``): the fields of the record
-    before a ``.``; otherwise the names in scope, builtin functions and keywords."""
+    """Suggestions at 0-based (``line``, ``column``): the values of an enum field
+    inside a string compared to it (``priority == "`` offers ``P1`` .. ``P4``); the
+    fields of the record before a ``.``; otherwise the names in scope, builtin
+    functions and keywords."""
     prefix = lines[line][:column] if line < len(lines) else ""
     scope = scope_at(app, lines, line, rules_file)
+    if m := _ENUM_BEFORE.search(prefix):
+        t = type_of(m.group("path"), scope)
+        values = t.enum_values if t is not None and t.enum_values is not None else ()
+        return [Suggestion(v, "value", str(t)) for v in values if v.startswith(m.group("partial"))]
     if m := _PATH_BEFORE.search(prefix):
         t = type_of(m.group("path"), scope)
         entity = scope.entities.get(t.entity or "") if t and t.kind == T.ENTITY else None

@@ -56,7 +56,15 @@ class BundleSession:
         and every file reported last time (an empty list clears its squiggles).
         A diagnostic on no particular file is shown on ``app.yaml``.
         """
-        result = self.checker(self.root, open_documents)
+        return self.absorb(self.check(open_documents))
+
+    def check(self, open_documents: dict[str, str]) -> CompileResult:
+        """Run the checker with ``open_documents`` in place of their files; the
+        session is left as it was (safe off the server's thread)."""
+        return self.checker(self.root, open_documents)
+
+    def absorb(self, result: CompileResult) -> dict[str, list[Diagnostic]]:
+        """Take ``result`` as the bundle's current state: what :meth:`recheck` returns."""
         self.draft = result.draft or self.draft
         by_file: dict[str, list[Diagnostic]] = {rel: [] for rel in self.reported}
         for d in result.diagnostics:
@@ -88,4 +96,14 @@ def to_lsp(d: Diagnostic) -> lsp.Diagnostic:
     severity = lsp.DiagnosticSeverity.Error if d.is_error else lsp.DiagnosticSeverity.Warning
     return lsp.Diagnostic(range=lsp.Range(lsp.Position(line, start), lsp.Position(line, end)),
                           message=message, severity=severity, code=d.code,
-                          source="dispatchflow", data={"hint": d.hint} if d.hint else None)
+                          source="dispatchflow", data=_data(d))
+
+
+def _data(d: Diagnostic) -> dict | None:
+    """The hint as data: ``word`` and ``replacements`` when it suggests names
+    (read back by :mod:`dispatchflow.lsp.fixes`)."""
+    if not d.hint:
+        return None
+    if not d.replacements:
+        return {"hint": d.hint}
+    return {"hint": d.hint, "word": d.word, "replacements": list(d.replacements)}

@@ -33,10 +33,12 @@ class Editor:
         self.client = LanguageClient("tests", "1")
         self.diagnostics: dict[str, list[lsp.Diagnostic]] = {}
         self.versions: dict[str, int] = {}
+        self.published: list[lsp.PublishDiagnosticsParams] = []  # every one, in order
 
         @self.client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
         def published(params: lsp.PublishDiagnosticsParams) -> None:
             self.diagnostics[params.uri] = params.diagnostics
+            self.published.append(params)
 
         env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
         self.run(self.client.start_io(sys.executable, "-m", "dispatchflow.cli", "lsp",
@@ -93,6 +95,14 @@ class Editor:
             return None
         assert isinstance(result.contents, lsp.MarkupContent)
         return result.contents.value
+
+    def code_actions(self, rel: str, diagnostics: list[lsp.Diagnostic]) -> list[lsp.CodeAction]:
+        """The code actions offered for ``diagnostics`` (their ranges' union) in ``rel``."""
+        rng = lsp.Range(min((d.range.start for d in diagnostics), key=lambda p: (p.line, p.character)),
+                        max((d.range.end for d in diagnostics), key=lambda p: (p.line, p.character)))
+        result = self.run(self.client.text_document_code_action_async(lsp.CodeActionParams(
+            lsp.TextDocumentIdentifier(self.uri(rel)), rng, lsp.CodeActionContext(diagnostics))))
+        return [a for a in result or [] if isinstance(a, lsp.CodeAction)]
 
     def close(self) -> None:
         try:

@@ -76,3 +76,14 @@ def test_hover_has_nothing_to_say_about_unknown_words(app: App) -> None:
 def test_keywords_come_from_the_grammar() -> None:
     assert {"ruleset", "rule", "when", "then", "require", "score", "offer", "salience"} <= \
         set(assist.keywords())
+
+
+def test_a_string_compared_to_an_enum_field_offers_its_values(app: App) -> None:
+    lines = ["ruleset r on work_order.created", 'rule "x" when work_order.priority == "']
+    found = assist.complete(app, lines, 1, len(lines[1]), True)
+    assert labels(found) == ["P1", "P2", "P3", "P4"]
+    assert {s.kind for s in found} == {"value"}
+    lines[1] = "  when work_order.customer.tier != 'g"
+    assert labels(assist.complete(app, lines, 1, len(lines[1]), True)) == ["gold"]
+    lines[1] = '  when work_order.title == "'  # a string, not an enum: nothing to offer
+    assert assist.complete(app, lines, 1, len(lines[1]), True) == []

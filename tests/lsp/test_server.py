@@ -1,8 +1,18 @@
-"""``dispatchflow lsp`` over stdio: diagnostics, completion, hover, hostile input."""
+"""``dispatchflow lsp`` over stdio: diagnostics, completion, hover, quick fixes,
+debouncing, hostile input; and, in process, a stale check's result being dropped."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from pathlib import Path
+
 from lsprotocol import types as lsp
+from pygls.uris import from_fs_path
+from pygls.workspace import Workspace
+
+from dispatchflow.dsl.compiler import CompileResult
+from dispatchflow.lsp.server import BundleServer
 
 TRIAGE = "rules/triage.rules"
 
@@ -93,3 +103,73 @@ def test_hostile_documents_get_a_diagnostic_and_the_server_keeps_answering(
     editor.open(TRIAGE, text)
     editor.wait_diagnostics(TRIAGE)
     assert editor.hover(TRIAGE, line, text.splitlines()[line].index("contains_any") + 1)
+
+
+def test_rapid_changes_are_checked_once_for_the_last_version(editor) -> None:
+    text = (editor.root / TRIAGE).read_text("utf-8")
+    editor.open(TRIAGE, text)
+    assert editor.wait_diagnostics(TRIAGE) == []
+    editor.published.clear()
+    for typo in ("tie", "tiea", "tiera", "tire"):  # faster than the quiet period
+        editor.change(TRIAGE, text.replace("customer.tier", f"customer.{typo}", 1))
+    [diag] = editor.wait_diagnostics(TRIAGE)
+    assert diag.message.startswith("unknown field 'tire' on customer")
+    editor.run(asyncio.sleep(0.6))  # room for any late, stale publication
+    mine = [p for p in editor.published if p.uri == editor.uri(TRIAGE)]
+    assert [p.version for p in mine] == [editor.versions[TRIAGE]] == [5]
+
+
+def test_the_did_you_mean_quick_fix_repairs_a_typo(editor) -> None:
+    text = (editor.root / TRIAGE).read_text("utf-8")
+    broken = text.replace("work_order.customer.tier", "work_order.customer.tire", 1)
+    editor.open(TRIAGE, broken)
+    [diag] = editor.wait_diagnostics(TRIAGE)
+    [action] = editor.code_actions(TRIAGE, [diag])
+    assert (action.title, action.kind, action.is_preferred) == (
+        "Change 'tire' to 'tier'", lsp.CodeActionKind.QuickFix, True)
+    assert action.edit is not None and action.edit.changes is not None
+    [edit] = action.edit.changes[editor.uri(TRIAGE)]
+    lines = broken.splitlines(keepends=True)
+    line = lines[edit.range.start.line]
+    lines[edit.range.start.line] = (line[: edit.range.start.character] + edit.new_text
+                                    + line[edit.range.end.character:])
+    fixed = "".join(lines)
+    assert fixed == text
+    editor.change(TRIAGE, fixed)
+    assert editor.wait_diagnostics(TRIAGE) == []
+
+
+def test_a_check_overtaken_by_an_edit_publishes_nothing(reference_copy: Path) -> None:
+    """In process, with a checker held until the next edit arrives: the first check
+    finishes after the document changed, so only the second one publishes."""
+    started, release = threading.Event(), threading.Event()
+    seen: list[str] = []
+
+    def checker(root: Path, docs: dict[str, str]) -> CompileResult:
+        seen.append(docs[TRIAGE])
+        if len(seen) == 1:
+            started.set()
+            assert release.wait(10)
+        return CompileResult(None, [])
+
+    server = BundleServer(checker)
+    server.protocol._workspace = Workspace(from_fs_path(str(reference_copy)))
+    published: list[lsp.PublishDiagnosticsParams] = []
+    server.text_document_publish_diagnostics = published.append  # type: ignore[method-assign]
+    uri = from_fs_path(str(reference_copy / TRIAGE))
+    assert uri is not None
+
+    async def session() -> None:
+        server.workspace.put_text_document(lsp.TextDocumentItem(uri, "dispatchflow", 1, "one"))
+        server.schedule(uri, 0)
+        assert await asyncio.to_thread(started.wait, 10)
+        server.workspace.remove_text_document(uri)
+        server.workspace.put_text_document(lsp.TextDocumentItem(uri, "dispatchflow", 2, "two"))
+        server.schedule(uri, 0)
+        release.set()
+        while len(seen) < 2 or server._checks or server._timers:
+            await asyncio.sleep(0.01)
+
+    asyncio.run(session())
+    assert seen == ["one", "two"]
+    assert [(p.uri, p.version) for p in published] == [(uri, 2)]
