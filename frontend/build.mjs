@@ -7,7 +7,11 @@ const out = "../dispatchflow/web/static/dist";
 mkdirSync(out, { recursive: true });
 
 await build({
-  entryPoints: { "api-docs": "src/api-docs.js", "api-docs-style": "src/api-docs.css" },
+  entryPoints: {
+    "api-docs": "src/api-docs.js",
+    "api-docs-style": "src/api-docs.css",
+    "portal-live": "src/portal-live.js",
+  },
   bundle: true,
   format: "esm",
   minify: true,
@@ -36,4 +40,9 @@ const parts = [
   readFileSync("node_modules/swagger-ui-dist/swagger-ui-es-bundle.js.LICENSE.txt", "utf8").trim(),
   "",
 ];
+for (const name of ["htmx.org", "htmx-ext-sse"]) {
+  const p = pkg(name);
+  parts.push(`== ${p.name} ${p.version} (${p.license ?? "0BSD, see its LICENSE"}) — portal-live.js`,
+             readFileSync(`node_modules/${name}/LICENSE`, "utf8").trim(), "");
+}
 writeFileSync(`${out}/THIRD-PARTY-LICENSES.txt`, parts.join("\n"));

@@ -7,6 +7,7 @@ Plain functions (fixtures live in the conftest files that use them).
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from dispatchflow.platform.records.users import load_actor
 from dispatchflow.platform.runtime.runner import take_action
 from dispatchflow.platform.store.versions import publish
 from dispatchflow.web.app import create_app
-from dispatchflow.web.portal.views import tracking_token
+from dispatchflow.web.tracking import tracking_token
 
 REFERENCE = Path(__file__).resolve().parents[1] / "examples" / "field-service"
 
@@ -112,6 +113,16 @@ def signed_in(rt: Runtime, world: dict[str, Any], user: str) -> Any:
 def anonymous(rt: Runtime) -> Any:
     """A test client of a new web app for ``rt``, not signed in."""
     return create_app(runtime=rt, TESTING=True).test_client()
+
+
+def cancel_now(rt: Runtime, user: str, record_id: int) -> datetime:
+    """Cancel the work order as ``user`` with ``rt``'s clock stopped at now; that time."""
+    cancelled_at = datetime.now(UTC)
+    rt.clock = lambda: cancelled_at
+    actor = load_actor(rt.engine, user)
+    assert actor is not None
+    take_action(rt, actor, "work_order", record_id, "cancel")
+    return cancelled_at
 
 
 def track_path(client: Any, record_id: int, entity: str = "work_order") -> str:

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from portal_world import anonymous, track_path
+from portal_world import anonymous, cancel_now, track_path
 
 from dispatchflow.platform.records.actors import SYSTEM_ACTOR
-from dispatchflow.platform.records.users import load_actor
-from dispatchflow.platform.runtime.runner import take_action
 
 
 def test_a_tracking_link_ends_after_cancel_plus_grace(portal_rt, demo) -> None:
@@ -25,11 +23,7 @@ def test_a_tracking_link_ends_after_cancel_plus_grace(portal_rt, demo) -> None:
         "location": {"lat": 31.23, "lng": 121.51}, "channel": "phone"})["id"]
     track = track_path(client, order)
     assert client.get(track).status_code == 200
-    cancelled_at = datetime.now(UTC)
-    portal_rt.clock = lambda: cancelled_at
-    customer = load_actor(portal_rt.engine, "demo_customer")
-    assert customer is not None
-    take_action(portal_rt, customer, "work_order", order, "cancel")
+    cancelled_at = cancel_now(portal_rt, "demo_customer", order)
     portal_rt.clock = lambda: cancelled_at + timedelta(days=2, hours=23)
     within = client.get(track)
     assert within.status_code == 200 and "已取消" in within.get_data(as_text=True)

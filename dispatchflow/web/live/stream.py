@@ -4,6 +4,8 @@ A change is sent when the viewer may read its record now, through the records
 service's row filters (the one authorizer, :meth:`RecordService.readable_versions`),
 or when the viewer is the candidate of a pending offer of it (what
 ``GET /api/v1/offers`` lists, :func:`~dispatchflow.platform.dispatch.explain.offers_for`).
+A customer's tracking page has no session: its stream (``GET /live?track=<token>``)
+sends the changes of the one record its link names, nothing else (:func:`one_record`).
 Every event's id is the feed cursor after it, so a page that reconnects with
 ``Last-Event-ID`` gets what it missed, or a ``resync`` event when that is too
 much or too old (see ``defaults.LIVE_REPLAY_*``).
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +29,9 @@ from ...platform.records.actors import Actor
 from ...platform.store.db import reading
 
 log = logging.getLogger(__name__)
+
+Filter = Callable[[list[Change]], Iterator[str]]
+"""What one stream sends of a batch of changes: their SSE events, in order."""
 
 
 def start(rt: Runtime, last_event_id: str | None) -> tuple[Cursor, bool]:
@@ -52,11 +57,12 @@ def start(rt: Runtime, last_event_id: str | None) -> tuple[Cursor, bool]:
     return cursor, False
 
 
-def events(rt: Runtime, actor: Actor, cursor: Cursor, resync: bool,
+def events(rt: Runtime, sent: Filter, cursor: Cursor, resync: bool,
            subscription: Subscription | None) -> Iterator[str]:
-    """The stream's text: events after ``cursor`` the actor may see, heartbeats, and an
-    end (for the browser to reconnect) when the broker is lost. Closing the
-    iterator (the client went away) closes ``subscription``."""
+    """The stream's text: events after ``cursor`` that ``sent`` lets through (see
+    :func:`visible`, :func:`one_record`), heartbeats, and an end (for the browser to
+    reconnect) when the broker is lost. Closing the iterator (the client went away)
+    closes ``subscription``."""
     try:
         yield f"retry: {defaults.LIVE_RETRY_MS}\n\n"
         if resync:
@@ -70,7 +76,7 @@ def events(rt: Runtime, actor: Actor, cursor: Cursor, resync: bool,
                     changes, more = changes_after(conn, cursor, defaults.LIVE_BATCH)
                 if changes:
                     cursor = changes[-1].event_id
-                for change in visible(rt, actor, changes):
+                for change in sent(changes):
                     written = time.monotonic()
                     yield change
             if subscription is None:
@@ -109,6 +115,18 @@ def visible(rt: Runtime, actor: Actor, changes: list[Change]) -> Iterator[str]:
         yield _event("change", c.event_id, {
             "entity": c.entity, "record_id": c.record_id, "kind": c.kind,
             "row_version": version, "at": c.at.isoformat()})
+
+
+def one_record(entity: str, record_id: int) -> Filter:
+    """The filter of a tracking link's stream: the SSE events of the changes of that one
+    record (its row version is not sent: the page re-fetches through the link)."""
+    def sent(changes: list[Change]) -> Iterator[str]:
+        for c in changes:
+            if c.entity == entity and c.record_id == record_id:
+                yield _event("change", c.event_id, {
+                    "entity": c.entity, "record_id": c.record_id, "kind": c.kind,
+                    "row_version": None, "at": c.at.isoformat()})
+    return sent
 
 
 def _event(name: str, cursor: Cursor, data: dict[str, Any]) -> str:

@@ -16,21 +16,19 @@ from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_wtf.csrf import generate_csrf
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from markupsafe import Markup
 
 from ...errors import ValidationError
 from ...forms.binding import create_forms, form_use
 from ...forms.render import render_form
 from ...forms.validation import validate_payload
-from ...platform import defaults
 from ...platform.dispatch import explain
 from ...platform.records.actors import Actor
-from ...platform.records.tracking import link_ended
 from ..auth.views import runtime, session_actor
 from ..display import Display
 from ..errors import error_page
 from ..i18n import label, locale, t
+from ..tracking import read_tracking_token, tracked_record, tracking_token
 from .pages import (
     PORTAL_ACTOR,
     display,
@@ -46,26 +44,6 @@ from .pages import (
 from .submissions import parse_post
 
 bp = Blueprint("portal", __name__)
-
-
-def _tracker() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(runtime().settings.secret_key, salt="dispatchflow-track")
-
-
-def tracking_token(entity: str, record_id: int) -> str:
-    """A signed, expiring token naming one record (for customers without accounts)."""
-    return _tracker().dumps([entity, record_id])
-
-
-def _read_token(token: str) -> tuple[str, int] | None:
-    """The record a tracking token names, or None when it is forged or too old."""
-    try:
-        entity, record_id = _tracker().loads(token, max_age=defaults.TRACKING_LINK_DAYS * 86400)
-    except (BadSignature, SignatureExpired):
-        return None
-    if not isinstance(entity, str) or not isinstance(record_id, int):
-        return None
-    return entity, record_id
 
 
 def _form_or_404(name: str) -> Any:
@@ -172,7 +150,7 @@ def done(name: str) -> Any:
     """The confirmation after a create form: the record's number and tracking link."""
     form = _form_or_404(name)
     token = request.args.get("t", "")
-    named = _read_token(token)
+    named = read_tracking_token(token)
     if named is None:
         abort(404)
     entity, record_id = named
@@ -193,17 +171,36 @@ def track(token: str) -> Any:
     """A customer's tracking page: what role ``customer`` may read of the record.
 
     The link ends once the record's flow has ended and the bundle's grace
-    period passed (:mod:`~..platform.tracking`): then 410 with a friendly page.
+    period passed (:mod:`~..tracking`): then 410 with a friendly page.
     The forms the customer may fill in on the record are linked (they need a login).
+    With JavaScript the status part follows the record live: it is re-fetched from
+    :func:`track_status` whenever ``GET /live?track=<token>`` reports a change.
     """
+    shown = _tracked(token)
+    if not isinstance(shown, dict):
+        return shown
+    return render_template("portal/track.html", **shown,
+                           status_url=url_for("portal.track_status", token=token),
+                           live_url=url_for("live.live", track=token))
+
+
+@bp.get("/track/<token>/status")
+def track_status(token: str) -> Any:
+    """The status part of a tracking page (an HTML fragment), under the same token rules."""
+    shown = _tracked(token)
+    if not isinstance(shown, dict):
+        return shown
+    return render_template("portal/track_status.html", **shown)
+
+
+def _tracked(token: str) -> dict[str, Any] | tuple[str, int]:
+    """What a tracking page shows of the record its token names, or the error page."""
     rt = runtime()
     rt.refresh()
-    named = _read_token(token)
-    if named is None or named[0] not in rt.app.entities:
-        return error_page(404, t("link_expired"))
+    named = tracked_record(rt, token)
+    if isinstance(named, int):
+        return error_page(named, t("link_ended" if named == 410 else "link_expired"))
     entity, record_id = named
-    if link_ended(rt, entity, record_id):
-        return error_page(410, t("link_ended"))
     record = rt.records.get(PORTAL_ACTOR, entity, record_id)
     # Show what the bundle lets customers read (role "customer"), nothing more.
     viewer = Actor("tracking", roles=("customer",), channel="portal")
@@ -219,8 +216,8 @@ def track(token: str) -> Any:
         offer = record_offer(rt, viewer, entity, record)
         forms = [{"url": url_for("records.record_form", entity=entity, record_id=record_id,
                                  name=f["form"]), "label": f["label"]} for f in offer.forms]
-    return render_template("portal/track.html", rows=rows, record_id=record_id,
-                           heading=record_title(disp, edef, record), forms=forms)
+    return {"rows": rows, "record_id": record_id, "forms": forms,
+            "heading": record_title(disp, edef, record)}
 
 
 def _shown(rt: Any, f: Any) -> bool:

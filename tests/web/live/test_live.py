@@ -15,21 +15,10 @@ from tests.live_stream import (
     changes_of,
     open_stream,
     order_near,
-    people,
     quiet,
     read_until,
     watcher,
 )
-
-
-@pytest.fixture(autouse=True)
-def fast_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(defaults, "LIVE_HEARTBEAT_SECONDS", 0.1)
-
-
-@pytest.fixture
-def world(rt: Runtime) -> dict[str, Any]:
-    return people(rt)
 
 
 def offered_to(rt: Runtime, record_id: int) -> set[int]:
